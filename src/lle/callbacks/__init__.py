@@ -1,0 +1,6 @@
+"""Lightning callbacks and plugins used by the default configs."""
+
+from lle.callbacks.checkpoint_io import AtomicCheckpointIO
+from lle.callbacks.image_grid import ImageGridLogger
+
+__all__ = ["AtomicCheckpointIO", "ImageGridLogger"]

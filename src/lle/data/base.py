@@ -1,0 +1,73 @@
+"""What every lle DataModule shares: loaders, samplers, and the description of the data.
+
+Datasets return dicts `{"input": C×h×w float, "target": 3×H×W float, "name": str}` in [0, 1].
+Training items are fetched with `(epoch, index)` keys from `EpochSampler`, evaluation items with
+plain indices from `ShardedEvalSampler`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from lle.data.samplers import EpochSampler, ShardedEvalSampler
+
+
+class EnhancementDataModule(pl.LightningDataModule):
+    """Base class. Subclasses implement `setup` and fill `train_set`, `val_set` and `test_set`.
+
+    Args:
+        batch_size: training batch size (per process).
+        eval_batch_size: validation/test batch size; 1 lets images of different sizes through.
+        num_workers: data-loading worker processes.
+        samples_per_epoch: training samples per epoch; default: the training set size times
+            `dataset_enlarge_ratio` (BasicSR's knob that keeps small datasets from making tiny epochs).
+        seed: seed of the data order and of every random crop, flip and synthetic degradation.
+        input_kind / in_channels / upscale: what the network receives (`srgb`, 3, 1 for sRGB pairs);
+            model configs read them by interpolation to adapt (`${data.in_channels}`).
+    """
+
+    name = "data"
+
+    def __init__(self, batch_size: int = 8, eval_batch_size: int = 1, num_workers: int = 0,
+                 samples_per_epoch: int | None = None, dataset_enlarge_ratio: int = 1, seed: int = 0,
+                 pin_memory: bool = False, input_kind: str = "srgb", in_channels: int = 3, upscale: int = 1):
+        super().__init__()
+        if batch_size < 1 or eval_batch_size < 1:
+            raise ValueError(f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}")
+        if dataset_enlarge_ratio < 1:
+            raise ValueError(f"data.dataset_enlarge_ratio must be >= 1, got {dataset_enlarge_ratio}")
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.samples_per_epoch, self.dataset_enlarge_ratio, self.seed = samples_per_epoch, dataset_enlarge_ratio, seed
+        self.pin_memory = pin_memory
+        self.input_kind, self.in_channels, self.upscale = input_kind, in_channels, upscale
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+
+    def _loader(self, dataset: Dataset, batch_size: int, sampler, drop_last: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, drop_last=drop_last,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        num_samples = self.samples_per_epoch or len(self.train_set) * self.dataset_enlarge_ratio
+        if num_samples < self.batch_size:
+            raise ValueError(f"{num_samples} training samples per epoch cannot fill one batch of "
+                             f"data.batch_size={self.batch_size}")
+        sampler = EpochSampler(len(self.train_set), num_samples, seed=self.seed)
+        return self._loader(self.train_set, self.batch_size, sampler, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, ShardedEvalSampler(len(self.val_set)), False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, ShardedEvalSampler(len(self.test_set)), False)
+
+    def describe(self) -> dict[str, Any]:
+        """What the protocol records about the data (name, split sizes)."""
+        sizes = {split: len(ds) for split, ds in
+                 (("train", self.train_set), ("val", self.val_set), ("test", self.test_set)) if ds is not None}
+        return {"data": self.name, "split_sizes": sizes, "input_kind": self.input_kind}

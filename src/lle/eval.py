@@ -1,0 +1,90 @@
+"""`lle-eval`: evaluate a checkpoint (or a method without weights) on the test split."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lle.config import CONFIG_DIR, register_resolvers
+from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
+from lle.tasks import choices, guarded, instantiate_group, record_run
+
+log = logging.getLogger("lle")
+
+
+def load_checkpoint(path: str | Path) -> tuple[pl.LightningModule, dict[str, Any]]:
+    """Rebuild the LightningModule from the model config stored in an lle checkpoint, with its weights."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:
+        raise ValueError(f"{path}: cannot read the checkpoint ({type(err).__name__}: {err})") from err
+    metadata = checkpoint.get("lle") if isinstance(checkpoint, dict) else None
+    if not metadata or "model_config" not in metadata:
+        raise ValueError(f"{path} is not an lle checkpoint (no 'lle' model config inside); "
+                         "official weight files are loaded with lle.models.from_official")
+    module = instantiate(OmegaConf.create(metadata["model_config"]), loss=None)
+    module.load_state_dict(checkpoint["state_dict"])
+    module.lle_metadata = metadata
+    return module, metadata
+
+
+@guarded
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    output_dir = Path(cfg.paths.output_dir)
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):
+        module, metadata = load_checkpoint(cfg.ckpt_path)
+        model_name = metadata.get("model_name")
+        chosen = choices().get("model")
+        if chosen and chosen != model_name:
+            raise ValueError(f"model={chosen} was given but {cfg.ckpt_path} holds a {model_name} checkpoint; "
+                             "drop model= (the checkpoint carries its model)")
+    elif cfg.get("model"):
+        module, model_name = instantiate(cfg.model, loss=None), choices().get("model")
+        if module.trainable:
+            log.warning("evaluating %s with freshly initialised weights (no ckpt_path given)", model_name)
+    else:
+        raise ValueError("lle-eval needs ckpt_path=<checkpoint> or model=<method without weights, e.g. gamma>")
+
+    datamodule = instantiate(cfg.data)
+    if cfg.get("save_images"):
+        module.save_images_dir = output_dir / "images" / "test"
+        module.save_images_dir.mkdir(parents=True, exist_ok=True)
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False,
+                                      callbacks=[])
+    if trainer.is_global_zero:
+        record_run(cfg, output_dir)
+    trainer.test(module, datamodule=datamodule)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    result = {"status": "ok", "choice/model": model_name, "choice/data": choices().get("data"),
+              "checkpoint": str(cfg.ckpt_path) if cfg.get("ckpt_path") else None,
+              "params": sum(p.numel() for p in module.net.parameters()), **metrics, **PROTOCOL}
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", result)
+        write_per_image_csv(output_dir / "per_image.csv", module.test_results)
+        log.info("metrics: %s → %s", {k: round(v, 4) for k, v in metrics.items()}, output_dir / "metrics.json")
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def _hydra_main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+def main() -> None:
+    register_resolvers()
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

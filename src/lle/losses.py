@@ -1,0 +1,56 @@
+"""Training losses, selected with the `loss=` config group. Each is `loss(pred, target) -> scalar`."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from lle.metrics import ssim_map
+
+
+class L1Loss(nn.L1Loss):
+    """Mean absolute error."""
+
+
+class CharbonnierLoss(nn.Module):
+    """sqrt((pred − target)² + ε²), averaged. MIRNet's official loss uses ε = 1e-3 on the clamped output."""
+
+    def __init__(self, eps: float = 1e-3, clamp_prediction: bool = True):
+        super().__init__()
+        self.eps, self.clamp_prediction = eps, clamp_prediction
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.clamp_prediction:
+            pred = pred.clamp(0, 1)
+        return torch.sqrt((pred - target) ** 2 + self.eps**2).mean()
+
+
+class RGBWeightedL1(nn.Module):
+    """Per-channel weighted L1 (GLADNet): mean over all elements of |pred − target| · w_c.
+
+    GLADNet's official code applies the weights (0.11448, 0.58661, 0.29891) — luma weights written in
+    BGR order — to RGB images, so R gets 0.11448; that is the default. (0.29891, 0.58661, 0.11448) is
+    the luma order that was probably intended.
+    """
+
+    def __init__(self, channel_weights: Sequence[float] = (0.11448, 0.58661, 0.29891)):
+        super().__init__()
+        self.register_buffer("channel_weights", torch.tensor(list(channel_weights), dtype=torch.float32).view(1, -1, 1, 1),
+                             persistent=False)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((pred - target).abs() * self.channel_weights).mean()
+
+
+class L1SSIMLoss(nn.Module):
+    """l1_weight · L1 + ssim_weight · (1 − SSIM), SSIM with an 11×11 σ=1.5 Gaussian on the valid region."""
+
+    def __init__(self, l1_weight: float = 0.85, ssim_weight: float = 0.15):
+        super().__init__()
+        self.l1_weight, self.ssim_weight = l1_weight, ssim_weight
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        l1 = (pred - target).abs().mean()
+        return self.l1_weight * l1 + self.ssim_weight * (1 - ssim_map(pred, target).mean())

@@ -1,0 +1,135 @@
+"""Supervised image-to-image training, shared by every network whose training is plain regression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torchmetrics import MaxMetric, MeanMetric
+
+from lle.metrics import image_metrics
+
+METRIC_NAMES = ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")
+
+
+class EnhancementModule(pl.LightningModule):
+    """Trains `net` to map `batch["input"]` to `batch["target"]` with `loss`.
+
+    Args:
+        net: the network (`lle.models.*`), which handles padding to its own size multiple.
+        loss: `loss(pred, target) -> scalar`; None for classical methods, which are only evaluated.
+        optimizer: partial `optimizer(params=...)`; None for methods with nothing to train.
+        scheduler: partial `scheduler(optimizer=...)` or None.
+        scheduler_interval: step the scheduler every `step` or every `epoch`.
+        gt_mean_metrics: also log the GT-mean variants (`val/psnr_gtmean`, …), always under their own keys.
+        batch_transforms: callables `t(batch, epoch) -> batch` applied to training batches (e.g. MixUp).
+
+    Logged keys: `train/loss`, `val/psnr`, `val/ssim`, `val/psnr_best`, `test/psnr`, `test/ssim` (+ GT-mean).
+    """
+
+    def __init__(self, net: nn.Module, loss: nn.Module | None = None, optimizer: Callable | None = None,
+                 scheduler: Callable | None = None, scheduler_interval: str = "step", gt_mean_metrics: bool = True,
+                 batch_transforms: Sequence[Callable] | None = None):
+        super().__init__()
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(f"model.scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
+        self.net, self.loss = net, loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval = scheduler_interval
+        self.batch_transforms = list(batch_transforms or [])
+        names = METRIC_NAMES if gt_mean_metrics else METRIC_NAMES[:2]
+        self.val_metrics = nn.ModuleDict({n: MeanMetric() for n in names})
+        self.test_metrics = nn.ModuleDict({n: MeanMetric() for n in names})
+        self.val_psnr_best = MaxMetric()
+        self.gt_mean_metrics = gt_mean_metrics
+        self.test_results: list[dict[str, Any]] = []  # per-image test metrics, gathered on every rank
+        self.save_images_dir: Path | None = None  # set by lle-eval to write the enhanced PNGs
+        self.lle_metadata: dict[str, Any] = {}  # model config, data, protocol: travels in the checkpoint
+
+    @property
+    def trainable(self) -> bool:
+        return self.optimizer_factory is not None and any(p.requires_grad for p in self.parameters())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    # --- training -------------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        for transform in self.batch_transforms:
+            batch = transform(batch, self.current_epoch)
+        loss = self.loss(self(batch["input"]), batch["target"])
+        if not torch.isfinite(loss):
+            # Stop before the optimizer step so non-finite weights are never saved over good ones.
+            raise FloatingPointError(
+                f"non-finite training loss {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
+                f"batch {batch_idx}, images {list(batch.get('name', []))}); lower the learning rate or check the data"
+            )
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch["input"].shape[0])
+        return loss
+
+    def configure_optimizers(self):
+        if not self.trainable:
+            return None
+        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def _evaluate(self, batch: dict, metrics: nn.ModuleDict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        pred = self(batch["input"])
+        values = image_metrics(pred, batch["target"], gt_mean=self.gt_mean_metrics)
+        for name, per_image in values.items():
+            metrics[name].update(per_image)
+        return pred, values
+
+    def on_train_start(self) -> None:
+        self.val_psnr_best.reset()  # forget the sanity-check validation
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        pred, _ = self._evaluate(batch, self.val_metrics)
+        return {"pred": pred}
+
+    def on_validation_epoch_end(self) -> None:
+        for name, metric in self.val_metrics.items():
+            value = metric.compute()
+            if name == "psnr":
+                self.val_psnr_best.update(value)
+            self.log(f"val/{name}", value, prog_bar=name == "psnr")
+            metric.reset()
+        self.log("val/psnr_best", self.val_psnr_best.compute())
+
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        pred, values = self._evaluate(batch, self.test_metrics)
+        for i, name in enumerate(batch["name"]):
+            self.test_results.append({"name": name, **{k: float(v[i]) for k, v in values.items()}})
+        if self.save_images_dir is not None:
+            from lle.data.io import write_image
+
+            for image, name in zip(pred, batch["name"]):
+                write_image(self.save_images_dir / f"{name}.png", image)
+        return {"pred": pred}
+
+    def on_test_epoch_start(self) -> None:
+        self.test_results = []
+
+    def on_test_epoch_end(self) -> None:
+        for name, metric in self.test_metrics.items():
+            self.log(f"test/{name}", metric.compute())
+            metric.reset()
+        if dist.is_available() and dist.is_initialized():
+            gathered: list = [None] * dist.get_world_size()
+            dist.all_gather_object(gathered, self.test_results)
+            self.test_results = sorted((r for part in gathered for r in part), key=lambda r: r["name"])
+
+    # --- checkpoint ------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["lle"] = self.lle_metadata
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.lle_metadata = checkpoint.get("lle", self.lle_metadata)

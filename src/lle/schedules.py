@@ -1,0 +1,34 @@
+"""Learning-rate schedules that torch does not ship under the official recipes' names.
+
+Each is a factory `f(optimizer, ...) -> LRScheduler`, used from configs as a `_partial_`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def exponential_decay(optimizer: Optimizer, rate: float, decay_steps: int) -> LambdaLR:
+    """TensorFlow's non-staircase `exponential_decay`: lr = base · rate^(step / decay_steps)."""
+    return LambdaLR(optimizer, lambda step: rate ** (step / decay_steps))
+
+
+def warmup_cosine(optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> LambdaLR:
+    """Linear warm-up to the base lr, then cosine annealing to `min_lr` at `total_steps`."""
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+    def factor_for(base_lr: float):
+        floor = min_lr / base_lr if base_lr > 0 else 0.0
+
+        def factor(step: int) -> float:
+            if step < warmup_steps:
+                return (step + 1) / warmup_steps
+            progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        return factor
+
+    return LambdaLR(optimizer, [factor_for(lr) for lr in base_lrs])

@@ -1,0 +1,105 @@
+"""`lle-train`: fit a model, select the checkpoint on the validation split, test it, write metrics.json."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from lle.config import CONFIG_DIR, register_resolvers
+from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
+from lle.tasks import choices, guarded, instantiate_group, log_hyperparameters, record_run, run_metadata
+
+log = logging.getLogger("lle")
+
+
+def _check_output_dir(output_dir: Path, ckpt_path: str | None) -> None:
+    """Never train over another run's results, and fail before training when the directory is unusable."""
+    finished = [p.name for p in (output_dir / "metrics.json", output_dir / "checkpoints" / "last.ckpt") if p.exists()]
+    if finished and not ckpt_path:
+        raise FileExistsError(f"{output_dir} already holds a run ({', '.join(finished)}); resume it with "
+                              f"ckpt_path={output_dir / 'checkpoints' / 'last.ckpt'} or choose another hydra.run.dir")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    probe = output_dir / ".lle-write-test"
+    try:
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise PermissionError(f"output directory {output_dir} is not writable: {err}") from err
+
+
+def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "test/"))}
+
+
+@guarded
+def train(cfg: DictConfig) -> dict[str, Any]:
+    output_dir = Path(cfg.paths.output_dir)
+    _check_output_dir(output_dir, cfg.get("ckpt_path"))
+    pl.seed_everything(cfg.seed, workers=True)
+
+    datamodule: pl.LightningDataModule = instantiate(cfg.data)
+    module = instantiate(cfg.model, loss=instantiate(cfg.loss))
+    module.lle_metadata = run_metadata(cfg)
+    callbacks, loggers = instantiate_group(cfg.get("callbacks")), instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    params = sum(p.numel() for p in module.net.parameters())
+    if trainer.is_global_zero:
+        record_run(cfg, output_dir)
+    log_hyperparameters(loggers, cfg, {"params": params})
+
+    started = time.time()
+    if cfg.train and module.trainable:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    elif cfg.train:
+        log.info("%s has nothing to train: validating and testing only", choices().get("model"))
+        trainer.validate(module, datamodule=datamodule)
+    train_time = time.time() - started
+    metrics = _final_metrics(trainer)
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if cfg.test:
+        # Test the checkpoint selected on the validation split; without one (fast_dev_run, nothing to
+        # train) the weights in memory are tested.
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update(_final_metrics(trainer))
+
+    result = {
+        "status": "ok", **{f"choice/{k}": v for k, v in choices().items() if v is not None},
+        **metrics, **PROTOCOL, "params": params, "train_time_s": round(train_time, 1),
+        "checkpoint_best": best or None, "split_sizes": datamodule.describe().get("split_sizes"),
+    }
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", result)
+        write_per_image_csv(output_dir / "per_image.csv", module.test_results)
+        log.info("run directory: %s", output_dir)
+        log.info("  checkpoints: %s", output_dir / "checkpoints" if best else "none written")
+        log.info("  resolved config: %s", output_dir / "config.yaml")
+        log.info("  metrics: %s  %s", output_dir / "metrics.json",
+                 {k: round(v, 4) for k, v in metrics.items() if k.startswith("test/") or k == "val/psnr_best"})
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    result = train(cfg)
+    value = result.get(cfg.get("optimized_metric") or "", None)
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def main() -> None:
+    register_resolvers()
+    torch.set_float32_matmul_precision("high")
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_pair, write_lol_tree, write_png
+from lle.data.paired import PairedImageDataModule, PairedImageDataset
+from lle.data.pairing import PairingError, pair_folders
+
+LOL_LAYOUTS = [
+    {"train_low": "our485/low", "train_high": "our485/high", "test_low": "eval15/low", "test_high": "eval15/high"},
+    {"train_low": "Train/input", "train_high": "Train/target", "test_low": "Test/input", "test_high": "Test/target"},
+]
+
+
+@pytest.mark.parametrize("layout", ["lol_v1", "retinexformer"])
+def test_lol_layouts_and_validation_carved_from_training(tmp_path, layout):
+    root = write_lol_tree(tmp_path / "lol", n_train=8, n_test=3, layout=layout)
+    dm = PairedImageDataModule(root=str(root), layouts=LOL_LAYOUTS, num_val=2, crop_size=32, batch_size=2)
+    dm.setup("fit")
+    dm.setup("test")
+    assert (len(dm.train_set), len(dm.val_set), len(dm.test_set)) == (6, 2, 3)
+    train_names = {p.name for p in dm.train_set.pairs}
+    assert not train_names & {p.name for p in dm.val_set.pairs}
+    assert {p.name for p in dm.test_set.pairs} == {"500", "501", "502"}
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["input"].shape == (2, 3, 32, 32) and batch["target"].shape == (2, 3, 32, 32)
+    assert batch["input"].mean() < batch["target"].mean()
+
+
+def test_lol_v2_real_pairs_by_numeric_id(tmp_path):
+    root = write_lol_tree(tmp_path / "v2", n_train=4, n_test=2, layout="lol_v2_real")
+    pairs = pair_folders(root / "Train/Low", root / "Train/Normal")
+    assert [(p.low.name, p.high.name) for p in pairs][:2] == [("low00001.png", "normal00001.png"),
+                                                              ("low00002.png", "normal00002.png")]
+
+
+def test_crops_and_flips_are_identical_for_both_images(tmp_path):
+    rng = np.random.default_rng(0)
+    high = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    low = high // 4  # a pixel-wise relation survives only if both images get the same crop and flip
+    write_png(tmp_path / "low" / "1.png", low)
+    write_png(tmp_path / "high" / "1.png", high)
+    ds = PairedImageDataset(pair_folders(tmp_path / "low", tmp_path / "high"), crop_size=16, seed=3)
+    seen = set()
+    for epoch in range(12):
+        item = ds[(epoch, 0)]
+        assert item["input"].shape == (3, 16, 16)
+        expected = torch.div(torch.round(item["target"] * 255), 4, rounding_mode="floor") / 255
+        assert torch.allclose(item["input"], expected, atol=1e-6)
+        seen.add(tuple(item["input"].flatten()[:4].tolist()))
+    assert len(seen) > 1  # crops vary across epochs
+    assert torch.equal(ds[(5, 0)]["input"], ds[(5, 0)]["input"])  # and are a function of (seed, epoch, index)
+
+
+def test_unpaired_files_are_listed_by_name(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("1.png", "2.png", "3.png"):
+        write_png(tmp_path / "low" / name, make_pair(rng, 8, 8)[0])
+    for name in ("1.png", "2.png", "7.png"):
+        write_png(tmp_path / "high" / name, make_pair(rng, 8, 8)[1])
+    with pytest.raises(PairingError) as err:
+        pair_folders(tmp_path / "low", tmp_path / "high")
+    assert "3.png" in str(err.value) and "7.png" in str(err.value)
+
+
+def test_size_mismatch_names_both_files(tmp_path):
+    write_png(tmp_path / "low" / "1.png", np.zeros((20, 30, 3), np.uint8))
+    write_png(tmp_path / "high" / "1.png", np.zeros((20, 31, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"size mismatch.*low.*1\.png.*30x20.*high.*1\.png.*31x20"):
+        PairedImageDataset(pair_folders(tmp_path / "low", tmp_path / "high"))
+
+
+def test_image_smaller_than_crop_is_an_error(tmp_path):
+    write_png(tmp_path / "low" / "1.png", np.zeros((20, 30, 3), np.uint8))
+    write_png(tmp_path / "high" / "1.png", np.zeros((20, 30, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"1\.png is 30x20, smaller than data\.crop_size=32"):
+        PairedImageDataset(pair_folders(tmp_path / "low", tmp_path / "high"), crop_size=32)
+
+
+def test_missing_root_prints_the_expected_layout(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        PairedImageDataModule(root=str(tmp_path / "nowhere"), layouts=LOL_LAYOUTS)
+    assert "our485/low" in str(err.value) and "Train/input" in str(err.value)
+
+
+def test_empty_folder_is_an_error(tmp_path):
+    (tmp_path / "low").mkdir()
+    (tmp_path / "high").mkdir()
+    with pytest.raises(PairingError, match="contains no images"):
+        pair_folders(tmp_path / "low", tmp_path / "high")
+
+
+def test_enlarge_ratio_makes_longer_epochs(lol_root):
+    dm = PairedImageDataModule(root=str(lol_root), layouts=LOL_LAYOUTS, num_val=2, crop_size=16, batch_size=2,
+                               dataset_enlarge_ratio=3)
+    dm.setup("fit")
+    assert len(dm.train_dataloader()) == 6 * 3 // 2

@@ -1,0 +1,58 @@
+"""Every config in every group composes, and wrong choices fail with the list of valid ones."""
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+from hydra.utils import instantiate
+
+import lle.models
+from conftest import CONFIG_DIR, compose_config
+
+GROUPS = ["data", "loss", "model", "trainer", "logger", "callbacks", "paths", "debug", "experiment"]
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_option_composes(group, option, tmp_path):
+    cfg = compose_config("train", [f"{group}={option}"], tmp_path)
+    assert cfg.model._target_ and cfg.trainer._target_ and cfg.data._target_
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_eval_composes_with_every_dataset(option, tmp_path):
+    cfg = compose_config("eval", [f"data={option}"], tmp_path)
+    assert cfg.data._target_
+
+
+def test_available_models_are_the_model_configs():
+    assert lle.models.available() == options("model")
+    assert "gladnet" in lle.models.available()
+
+
+def test_each_model_brings_its_official_loss_and_loss_overrides_it(tmp_path):
+    assert compose_config("train", ["model=gladnet"], tmp_path).loss._target_ == "lle.losses.RGBWeightedL1"
+    assert compose_config("train", ["model=gladnet", "loss=l1"], tmp_path).loss._target_ == "lle.losses.L1Loss"
+
+
+def test_unknown_choice_lists_the_valid_ones(tmp_path):
+    with pytest.raises((MissingConfigException, ConfigCompositionException)) as err:
+        compose_config("train", ["model=no_such_net"], tmp_path)
+    assert "gladnet" in str(err.value)
+    with pytest.raises(ValueError, match="available models: .*gladnet"):
+        lle.models.build("no_such_net")
+
+
+def test_folders_preset_requires_the_four_folders(tmp_path):
+    cfg = compose_config("train", ["data=folders"], tmp_path)
+    with pytest.raises(Exception, match="train_low"):
+        instantiate(cfg.data)
+
+
+def test_trainer_presets(tmp_path):
+    ddp_cpu = compose_config("train", ["trainer=ddp_cpu"], tmp_path).trainer
+    assert (ddp_cpu.accelerator, ddp_cpu.devices, ddp_cpu.strategy) == ("cpu", 2, "ddp")
+    assert compose_config("train", [], tmp_path).trainer.use_distributed_sampler is False

@@ -1,0 +1,43 @@
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from lle.losses import CharbonnierLoss, L1SSIMLoss, RGBWeightedL1
+from lle.metrics import ssim_map
+
+
+def test_rgb_weighted_l1_uses_the_official_channel_order():
+    pred, target = torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
+    pred[:, 0] = 1.0  # error only in R
+    # mean over N·C·H·W elements of |d|·w_c: 4 pixels of R error × 0.11448 / 12 elements
+    assert float(RGBWeightedL1()(pred, target)) == pytest.approx(4 * 0.11448 / 12)
+    luma = RGBWeightedL1(channel_weights=(0.29891, 0.58661, 0.11448))
+    assert float(luma(pred, target)) == pytest.approx(4 * 0.29891 / 12)
+
+
+def test_charbonnier_on_clamped_prediction():
+    target = torch.zeros(1, 1, 1, 2)
+    pred = torch.tensor([[[[2.0, -1.0]]]])  # clamps to 1 and 0
+    expected = (torch.sqrt(torch.tensor(1.0 + 1e-6)) + 1e-3) / 2
+    assert float(CharbonnierLoss()(pred, target)) == pytest.approx(float(expected), rel=1e-6)
+    assert float(CharbonnierLoss(clamp_prediction=False)(pred, target)) > float(expected)
+
+
+def test_l1_ssim_combination_and_gradient():
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 24, 24)
+    pred = (target + 0.1 * torch.randn_like(target)).requires_grad_()
+    loss = L1SSIMLoss(l1_weight=0.85, ssim_weight=0.15)(pred, target)
+    expected = 0.85 * (pred - target).abs().mean() + 0.15 * (1 - ssim_map(pred, target).mean())
+    assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+    loss.backward()
+    assert pred.grad is not None and torch.isfinite(pred.grad).all()
+    assert float(L1SSIMLoss()(target, target)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", ["l1", "charbonnier", "rgb_weighted_l1", "l1_ssim"])
+def test_every_loss_config_instantiates_and_is_zero_on_identical_images(name, tiny_train_cfg):
+    cfg = tiny_train_cfg(f"loss={name}")
+    loss = instantiate(cfg.loss)
+    x = torch.rand(1, 3, 16, 16)
+    assert float(loss(x, x)) == pytest.approx(0.0, abs=2e-3)  # Charbonnier: ε = 1e-3

@@ -1,0 +1,89 @@
+"""Real Trainer runs on real (tiny) data: fit, select, test, eval, resume."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+import lle.models
+from lle.eval import evaluate
+from lle.train import train
+
+from conftest import compose_config
+
+# Overrides that make each network small enough for a CPU fast_dev_run. Networks without an entry
+# run at full width.
+REDUCED = {
+    "gladnet": ["model.net.global_channels=8", "model.net.detail_channels=8"],
+    "mirnet": ["model.net.n_feat=8"],
+    "mirnet_v2": ["model.net.n_feat=8"],
+    "absgn": ["model.net.start_channels=8"],
+    "alen": [],
+}
+
+
+@pytest.mark.parametrize("model", lle.models.available())
+def test_fast_dev_run_every_model(model, tiny_train_cfg):
+    cfg = tiny_train_cfg(f"model={model}", *REDUCED.get(model, []), "debug=fast_dev_run")
+    result = train(cfg)
+    assert result["status"] == "ok"
+    assert math.isfinite(result["test/psnr"]) and 0 < result["test/ssim"] <= 1
+
+
+def test_train_writes_run_outputs_and_eval_reproduces_test_metrics(tiny_train_cfg, tmp_path):
+    cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=2")
+    result = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    for name in ("config.yaml", "command.txt", "environment.json", "metrics.json", "per_image.csv",
+                 "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+        assert (run / name).is_file(), name
+    assert list((run / "images" / "val").glob("epoch_*.png"))
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and metrics["test/psnr"] == pytest.approx(result["test/psnr"])
+    assert "val/psnr_best" in metrics and metrics["protocol/selection"].startswith("checkpoint with the best val/psnr")
+    assert metrics["choice/model"] == "gladnet" and metrics["params"] > 0
+
+    eval_cfg = compose_config("eval", ["trainer=cpu", *[o for o in ("data=synthetic",)],
+                                       "data.num_test=2", "data.eval_crop=48", "data.eval_batch_size=2",
+                                       f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", "save_images=true"],
+                              tmp_path / "eval_run")
+    evaluated = evaluate(eval_cfg)
+    assert evaluated["test/psnr"] == pytest.approx(metrics["test/psnr"], abs=1e-4)
+    assert evaluated["test/ssim"] == pytest.approx(metrics["test/ssim"], abs=1e-5)
+    assert len(list((tmp_path / "eval_run" / "images" / "test").glob("*.png"))) == 2
+
+
+def test_resume_from_last_checkpoint_continues_the_run(tiny_train_cfg):
+    first = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=1", "test=false")
+    train(first)
+    run = Path(first.paths.output_dir)
+    last = run / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["epoch"] == 0 and state["global_step"] == 2
+
+    resumed = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=2", "test=false",
+                             f"ckpt_path={last}", output_dir=run)
+    train(resumed)
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["epoch"] == 1 and state["global_step"] == 4  # continued, not restarted
+
+
+def test_a_finished_run_directory_is_never_trained_over(tiny_train_cfg):
+    cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "test=false")
+    train(cfg)
+    before = (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").read_bytes()
+    again = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], output_dir=Path(cfg.paths.output_dir))
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(again)
+    assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").read_bytes() == before
+
+
+def test_lol_data_end_to_end(tiny_train_cfg, lol_root):
+    cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], data=[
+        "data=lol", f"data.root={lol_root}", "data.crop_size=32", "data.batch_size=2", "data.num_val=2",
+        "data.num_workers=0"])
+    result = train(cfg)
+    assert result["split_sizes"] == {"train": 6, "val": 2, "test": 3}
+    assert math.isfinite(result["test/psnr"])
