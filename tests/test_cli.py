@@ -1,0 +1,62 @@
+"""The installed entry points, run as a user runs them: subprocesses started outside the repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_RUN, TINY_SYNTHETIC
+
+SMALL_GLADNET = ["model.net.global_channels=8", "model.net.detail_channels=8"]
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    return proc
+
+
+def only_run_dir(root: Path) -> Path:
+    runs = [p for p in root.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_lle_train_console_script_from_another_directory(tmp_path):
+    exe = shutil.which("lle-train") or str(Path(sys.executable).with_name("lle-train"))
+    proc = run_cli([exe, *TINY_RUN, *TINY_SYNTHETIC, *SMALL_GLADNET], cwd=tmp_path)
+    run = only_run_dir(tmp_path / "logs" / "train" / "runs")
+    output = proc.stdout + proc.stderr
+    assert "run directory" in output and str(run / "metrics.json") in output
+    assert json.loads((run / "metrics.json").read_text())["status"] == "ok"
+
+
+def test_unknown_model_fails_with_the_valid_choices(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lle.train", "model=unet9000"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "unet9000" in proc.stderr and "gladnet" in proc.stderr
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_a_single_process_evaluation(tmp_path):
+    # 3 test samples over 2 ranks: a sampler that pads with duplicates would bias the DDP metrics.
+    ddp = [a for a in TINY_RUN if not a.startswith("trainer=")] + ["trainer=ddp_cpu"]
+    data = [a for a in TINY_SYNTHETIC if not a.startswith(("data.num_test", "data.eval_batch_size"))]
+    run_cli([sys.executable, "-m", "lle.train", *ddp, *data, *SMALL_GLADNET, "data.num_test=3",
+             "data.eval_batch_size=1", "trainer.limit_test_batches=null"], cwd=tmp_path)
+    runs_root = tmp_path / "logs" / "train" / "runs"
+    run = only_run_dir(runs_root)  # one output directory for the run, not one per rank
+    ddp_metrics = json.loads((run / "metrics.json").read_text())
+    assert ddp_metrics["status"] == "ok"
+
+    run_cli([sys.executable, "-m", "lle.eval", "trainer=cpu", *data, "data.num_test=3",
+             f"ckpt_path={ddp_metrics['checkpoint_best']}"], cwd=tmp_path)
+    single = json.loads((only_run_dir(tmp_path / "logs" / "eval" / "runs") / "metrics.json").read_text())
+    for key in ("test/psnr", "test/ssim"):
+        assert single[key] == pytest.approx(ddp_metrics[key], abs=1e-4)
