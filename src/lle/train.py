@@ -12,7 +12,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from lle.config import CONFIG_DIR, register_resolvers
 from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
@@ -36,6 +36,23 @@ def _check_output_dir(output_dir: Path, ckpt_path: str | None) -> None:
         raise PermissionError(f"output directory {output_dir} is not writable: {err}") from err
 
 
+def _continue_logger_runs(cfg: DictConfig) -> None:
+    """When resuming, log into the interrupted run's W&B run instead of starting a new one."""
+    if not cfg.get("ckpt_path") or not cfg.get("logger"):
+        return
+    metadata = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False, mmap=True).get("lle", {})
+    for node in cfg.logger.values():
+        if node and str(node.get("_target_", "")).endswith("WandbLogger") and metadata.get("wandb_run_id"):
+            with open_dict(node):
+                node.id, node.resume = metadata["wandb_run_id"], "allow"
+
+
+def _remember_logger_runs(module, loggers: list) -> None:
+    for logger in loggers:
+        if isinstance(logger, pl.loggers.WandbLogger):
+            module.lle_metadata["wandb_run_id"] = logger.version
+
+
 def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:
     return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "test/"))}
 
@@ -49,11 +66,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module = instantiate(cfg.model, loss=instantiate(cfg.loss))
     module.lle_metadata = run_metadata(cfg)
+    _continue_logger_runs(cfg)
     callbacks, loggers = instantiate_group(cfg.get("callbacks")), instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     params = sum(p.numel() for p in module.net.parameters())
     if trainer.is_global_zero:
         record_run(cfg, output_dir)
+        _remember_logger_runs(module, loggers)
     log_hyperparameters(loggers, cfg, {"params": params})
 
     started = time.time()

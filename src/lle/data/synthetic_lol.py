@@ -24,7 +24,6 @@ def _crop(image: np.ndarray, size: int | None, rng: np.random.Generator) -> np.n
     if size is None:
         return image
     h, w = image.shape[:2]
-    size = min(size, h, w) // 2 * 2
     top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
     return image[top:top + size, left:left + size]
 
@@ -81,21 +80,22 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         self.num_val, self.num_test = num_val, num_test
         self.ratio_range, self.shot_range = ratio_range, shot_range
 
-    def _photos(self, names: list[str]) -> dict[str, np.ndarray]:
+    def _pairs(self, split: str, num_samples: int, crop: int | None, option: str) -> SyntheticPairs:
         available = seed_images()
-        unknown = [n for n in names if n not in available]
+        unknown = [n for n in self.splits[split] if n not in available]
         if unknown:
             raise ValueError(f"data: unknown seed photographs {unknown}; available: {', '.join(sorted(available))}")
-        return {n: available[n] for n in names}
-
-    def _pairs(self, split: str, num_samples: int, crop: int | None) -> SyntheticPairs:
-        return SyntheticPairs(self._photos(self.splits[split]), split, num_samples, crop,
-                              self.ratio_range, self.shot_range, self.seed)
+        photos = {n: available[n] for n in self.splits[split]}
+        smallest = min(min(p.shape[:2]) for p in photos.values())
+        if crop is not None and (crop > smallest or crop % 2):
+            raise ValueError(f"data.{option}={crop} must be even and at most {smallest}, the shorter side of the "
+                             f"smallest {split} photograph")
+        return SyntheticPairs(photos, split, num_samples, crop, self.ratio_range, self.shot_range, self.seed)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and self.train_set is None:
             # The length of the training set is the number of photographs; samples_per_epoch sets the epoch.
-            self.train_set = self._pairs("train", len(self.splits["train"]), self.crop_size)
-            self.val_set = self._pairs("val", self.num_val, self.eval_crop)
+            self.train_set = self._pairs("train", len(self.splits["train"]), self.crop_size, "crop_size")
+            self.val_set = self._pairs("val", self.num_val, self.eval_crop, "eval_crop")
         if stage in (None, "test", "predict") and self.test_set is None:
-            self.test_set = self._pairs("test", self.num_test, self.eval_crop)
+            self.test_set = self._pairs("test", self.num_test, self.eval_crop, "eval_crop")

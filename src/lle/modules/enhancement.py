@@ -12,6 +12,7 @@ import torch.nn as nn
 from torchmetrics import MaxMetric, MeanMetric
 
 from lle.metrics import image_metrics
+from lle.rng import collect_rng_states, restore_rng_states
 
 METRIC_NAMES = ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")
 
@@ -130,6 +131,10 @@ class EnhancementModule(pl.LightningModule):
     # --- checkpoint ------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["lle"] = self.lle_metadata
+        checkpoint["rng_states"] = collect_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.lle_metadata = checkpoint.get("lle", self.lle_metadata)
+        if "rng_states" in checkpoint:
+            # Resumed training continues the random streams of the interrupted run (exact resume).
+            restore_rng_states(checkpoint["rng_states"])

@@ -1,0 +1,118 @@
+"""Faults and bad input: exact resume after a real kill, non-finite losses, unusable paths, wrong checkpoints."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_RUN, TINY_SYNTHETIC, compose_config
+from lle.eval import evaluate
+from lle.train import train
+
+SMALL_GLADNET = ["model.net.global_channels=8", "model.net.detail_channels=8"]
+DETERMINISTIC_RUN = [a for a in TINY_RUN if not a.startswith("trainer=")] + [
+    "trainer=deterministic", "trainer.accelerator=cpu", "trainer.max_epochs=3", "test=false", *SMALL_GLADNET,
+    *TINY_SYNTHETIC, "data.samples_per_epoch=8", "trainer.limit_train_batches=null",
+]
+
+
+def _cli(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "lle.train", *DETERMINISTIC_RUN, f"hydra.run.dir={run_dir}", *extra]
+
+
+def _env():
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_weights(tmp_path):
+    reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
+    subprocess.run(_cli(reference), cwd=tmp_path, env=_env(), check=True, capture_output=True, timeout=600)
+
+    proc = subprocess.Popen(_cli(interrupted), cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last = interrupted / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up: whatever is on disk is what a crash leaves
+    proc.wait()
+    assert last.exists(), "the run ended before its first checkpoint"
+    epoch_at_kill = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
+    assert epoch_at_kill < 2, "the kill came too late to interrupt training"
+
+    subprocess.run(_cli(interrupted, f"ckpt_path={last}"), cwd=tmp_path, env=_env(), check=True,
+                   capture_output=True, timeout=600)
+    expected, resumed = _weights(reference), _weights(interrupted)
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        assert torch.equal(expected[key], resumed[key]), key
+    # The CSV log of the interrupted part is kept: epoch 0 rows are still there after the resume.
+    with open(interrupted / "csv" / "metrics.csv", newline="") as f:
+        epochs = {row["epoch"] for row in csv.DictReader(f)}
+    assert {"0", "1", "2"} <= epochs
+
+
+def test_non_finite_loss_stops_with_step_and_batch_and_keeps_good_weights(tiny_train_cfg):
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "trainer.max_epochs=2", "test=false",
+                         "+loss._target_=lle_test_helpers.NonFiniteAfter", "+loss.after=3", "~loss")
+    with pytest.raises(FloatingPointError, match=r"non-finite training loss .* global step 3 .*batch 1"):
+        train(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    state = torch.load(last, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values())
+    metrics = (Path(cfg.paths.output_dir) / "metrics.json").read_text()
+    assert '"status": "failed"' in metrics and "non-finite" in metrics
+
+
+def test_unwritable_output_directory_fails_before_training(tiny_train_cfg, tmp_path):
+    if os.geteuid() == 0:
+        # root ignores permission bits: make the output path a file instead, which nobody can write into.
+        blocker = tmp_path / "blocked"
+        blocker.write_text("not a directory")
+        out = blocker / "run"
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        out = locked / "run"
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, output_dir=out)
+    with pytest.raises(OSError):
+        train(cfg)
+    assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").rglob("*.ckpt"))
+
+
+def test_negative_learning_rate_is_rejected_with_the_value(tiny_train_cfg):
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=-0.1")
+    with pytest.raises(ValueError, match="-0.1"):
+        train(cfg)
+
+
+def test_crop_larger_than_the_synthetic_photographs_is_an_error(tiny_train_cfg):
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "data.crop_size=4096")
+    with pytest.raises(ValueError, match="crop_size"):
+        train(cfg)
+
+
+def test_checkpoint_of_another_model_is_refused_by_name(tiny_train_cfg, tmp_path):
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "test=false")
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    eval_cfg = compose_config("eval", ["trainer=cpu", "model=gamma", f"ckpt_path={ckpt}"], tmp_path / "eval")
+    with pytest.raises(ValueError, match="model=gamma was given but .* holds a gladnet checkpoint"):
+        evaluate(eval_cfg)
+    not_lle = tmp_path / "plain.pth"
+    torch.save({"weights": torch.zeros(3)}, not_lle)
+    eval_cfg = compose_config("eval", ["trainer=cpu", f"ckpt_path={not_lle}"], tmp_path / "eval2")
+    with pytest.raises(ValueError, match="not an lle checkpoint"):
+        evaluate(eval_cfg)
