@@ -18,7 +18,7 @@ from conftest import compose_config
 REDUCED = {
     "gladnet": ["model.net.global_channels=8", "model.net.detail_channels=8"],
     "mirnet": ["model.net.n_feat=8"],
-    "mirnet_v2": ["model.net.n_feat=8"],
+    "mirnet_v2": ["model.net.n_feat=16"],
     "absgn": ["model.net.start_channels=8"],
     "alen": [],
 }

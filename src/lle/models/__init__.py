@@ -41,3 +41,5 @@ def build(name: str, **overrides) -> nn.Module:
     net_cfg = model_config(name).net
     net_cfg = OmegaConf.merge(net_cfg, overrides)
     return instantiate(net_cfg, _convert_="all")
+
+from lle.models.official import from_official  # noqa: E402

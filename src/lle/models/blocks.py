@@ -34,7 +34,7 @@ class ChannelAttention(torch.nn.Module):
     """Squeeze-and-excitation channel attention (Hu et al. 2018), computed per sample.
 
     global average pool → 1×1 conv C→C/r → `act` → 1×1 conv C/r→C → sigmoid → rescale the input.
-    `act` is a module instance so a network can share one activation (MIRNet shares one PReLU).
+    `act` is a module instance, so a network can pass a shared or a custom activation.
     """
 
     def __init__(self, channels: int, reduction: int, bias: bool = True, act: torch.nn.Module | None = None):
