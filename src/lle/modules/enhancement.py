@@ -82,12 +82,15 @@ class EnhancementModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
     # --- evaluation -----------------------------------------------------------------------------
-    def _evaluate(self, batch: dict, metrics: nn.ModuleDict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        pred = self(batch["input"])
-        values = image_metrics(pred, batch["target"], gt_mean=self.gt_mean_metrics)
+    def _update_metrics(self, pred: torch.Tensor, target: torch.Tensor, metrics: nn.ModuleDict) -> dict[str, torch.Tensor]:
+        values = image_metrics(pred, target, gt_mean=self.gt_mean_metrics)
         for name, per_image in values.items():
             metrics[name].update(per_image)
-        return pred, values
+        return values
+
+    def _evaluate(self, batch: dict, metrics: nn.ModuleDict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        pred = self(batch["input"])
+        return pred, self._update_metrics(pred, batch["target"], metrics)
 
     def on_train_start(self) -> None:
         self.val_psnr_best.reset()  # forget the sanity-check validation

@@ -1,0 +1,121 @@
+"""Retinex-Net's two-stage training (Wei et al., BMVC 2018; shared/specs/retinexnet.md §3.3–3.4).
+
+Stage 1 trains DecomNet on low/normal pairs with the decomposition loss; stage 2 freezes it and trains
+RelightNet with the relighting loss. Both stages run in one `lle-train` run: the stage follows from the
+epoch, so a resumed run continues in the right stage and never retrains stage 1. Each stage has its
+own Adam optimizer, with lr 1e-3 for its first `lr_decay_epoch` epochs and 1e-4 after (official).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from pytorch_lightning.trainer.states import TrainerFn
+
+from lle.modules.enhancement import EnhancementModule
+from lle.modules.retinex_losses import decom_loss, relight_loss
+
+
+class RetinexNetModule(EnhancementModule):
+    """Args:
+        net: `lle.models.retinexnet.RetinexNet`.
+        decom_epochs: stage-1 epochs; None gives half of `trainer.max_epochs` (the official 100 of 200).
+            The remaining epochs are stage 2.
+        lr, lr_decay_epoch, lr_after: the per-stage step schedule.
+        decom_loss / relight_loss: keyword arguments of `lle.modules.retinex_losses.decom_loss` / `relight_loss`.
+        decom_checkpoint: an lle Retinex-Net checkpoint whose DecomNet is loaded; training then starts at
+            stage 2 (all epochs relight RelightNet).
+
+    Validation PSNR measures the enhanced output S = R·Î, which only means something once RelightNet is
+    trained: during stage 1 `val/psnr` is logged as −inf, so the best checkpoint always comes from stage 2.
+    """
+
+    def __init__(self, net: torch.nn.Module, decom_epochs: int | None = None, lr: float = 1e-3,
+                 lr_decay_epoch: int = 20, lr_after: float = 1e-4, decom_loss: dict | None = None,
+                 relight_loss: dict | None = None, decom_checkpoint: str | None = None, loss: Any = None,
+                 gt_mean_metrics: bool = True):
+        # The optimizers are built here, so the generic module's optimizer factory is a placeholder.
+        super().__init__(net, loss=None, optimizer=torch.optim.Adam, gt_mean_metrics=gt_mean_metrics)
+        if lr <= 0 or lr_after <= 0:
+            raise ValueError(f"model.lr and model.lr_after must be positive, got {lr} and {lr_after}")
+        self.automatic_optimization = False
+        self.decom_epochs, self.lr, self.lr_decay_epoch, self.lr_after = decom_epochs, lr, lr_decay_epoch, lr_after
+        self.decom_loss_args, self.relight_loss_args = dict(decom_loss or {}), dict(relight_loss or {})
+        if decom_checkpoint:
+            state = torch.load(decom_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+            decom_state = {k.removeprefix("net.decom."): v for k, v in state.items() if k.startswith("net.decom.")}
+            if not decom_state:
+                raise ValueError(f"{decom_checkpoint} holds no Retinex-Net DecomNet weights (net.decom.*)")
+            self.net.decom.load_state_dict(decom_state)
+            self.decom_epochs = 0
+
+    # --- stages ---------------------------------------------------------------------------------
+    @property
+    def stage1_epochs(self) -> int:
+        if self.decom_epochs is not None:
+            return self.decom_epochs
+        return max(int(self.trainer.max_epochs or 2) // 2, 1)
+
+    @property
+    def stage(self) -> int:
+        return 1 if self.current_epoch < self.stage1_epochs else 2
+
+    def on_train_epoch_start(self) -> None:
+        stage_epoch = self.current_epoch - (0 if self.stage == 1 else self.stage1_epochs)
+        lr = self.lr if stage_epoch < self.lr_decay_epoch else self.lr_after
+        for group in self.optimizers()[self.stage - 1].param_groups:
+            group["lr"] = lr
+        self.net.decom.train(self.stage == 1)  # frozen in stage 2
+
+    def configure_optimizers(self):
+        return [torch.optim.Adam(self.net.decom.parameters(), lr=self.lr),
+                torch.optim.Adam(self.net.relight.parameters(), lr=self.lr)]
+
+    # --- training -------------------------------------------------------------------------------
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        low, high = batch["input"], batch["target"]
+        if self.stage == 1:
+            r_low, i_low = self.net.decom(low)
+            r_high, i_high = self.net.decom(high)
+            loss, terms = decom_loss(low, high, r_low, i_low, r_high, i_high, **self.decom_loss_args)
+        else:
+            with torch.no_grad():
+                r_low, i_low = self.net.decom(low)
+            loss, terms = relight_loss(high, r_low, self.net.relight(r_low, i_low), **self.relight_loss_args)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite stage-{self.stage} loss at global step {self.global_step} "
+                                     f"(epoch {self.current_epoch}, batch {batch_idx}, images {list(batch['name'])})")
+        optimizer = self.optimizers()[self.stage - 1]
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        optimizer.step()
+        size = low.shape[0]
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train/stage", float(self.stage), on_step=True, on_epoch=False, batch_size=size)
+        for name, value in terms.items():
+            self.log(f"train/stage{self.stage}_{name}", value, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        out = self.net.decompose_and_relight(batch["input"])
+        r_high, i_high = self.net.decom(batch["target"])
+        self._update_metrics(out.enhanced, batch["target"], self.val_metrics)
+        visuals = {"R_low": out.reflectance, "I_low": out.illumination, "I_hat": out.relit_illumination,
+                   "R_high": r_high, "I_high": i_high}
+        return {"pred": out.enhanced, "visuals": visuals}
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking or self.stage == 2 or self.trainer.state.fn != TrainerFn.FITTING:
+            super().on_validation_epoch_end()
+            return
+        for metric in self.val_metrics.values():
+            metric.reset()
+        self.log("val/psnr", -math.inf, prog_bar=True)  # RelightNet is not trained yet
+        self.log("val/psnr_best", self.val_psnr_best.compute())
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["retinexnet_stage"] = self.stage if self._trainer is not None else 2
