@@ -87,3 +87,19 @@ def test_lol_data_end_to_end(tiny_train_cfg, lol_root):
     result = train(cfg)
     assert result["split_sizes"] == {"train": 6, "val": 2, "test": 3}
     assert math.isfinite(result["test/psnr"])
+
+
+TINY_RAW = ["data=synthetic_raw", "data.num_scenes=6", "data.image_size=[96,144]", "data.patch_size=16",
+            "data.batch_size=2", "data.eval_patch_size=32"]
+
+
+@pytest.mark.parametrize("model", ["gladnet", "absgn"])
+def test_srgb_networks_train_on_packed_raw_through_the_data_config(model, tiny_train_cfg):
+    cfg = tiny_train_cfg(f"model={model}", *REDUCED[model], "debug=fast_dev_run", data=TINY_RAW)
+    result = train(cfg)
+    assert result["status"] == "ok" and math.isfinite(result["test/psnr"])
+    from hydra.utils import instantiate
+
+    module = instantiate(cfg.model, loss=None)
+    x = torch.rand(1, 4, 16, 24)
+    assert module.net(x).shape == (1, 3, 32, 48)  # packed Bayer in, sRGB at twice the resolution out

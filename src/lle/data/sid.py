@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset
 
 from lle.data.augment import random_paired_crop
+from lle.data.base import EnhancementDataModule
 from lle.data.io import to_float_tensor
 from lle.data.raw import (
     SID_RATIO_CAP,
@@ -196,3 +197,74 @@ def _flip_and_transpose(low: np.ndarray, high: np.ndarray, rng: np.random.Genera
     if transpose:
         low, high = low.transpose(1, 0, 2), high.transpose(1, 0, 2)
     return low, high
+
+
+class SIDDataModule(EnhancementDataModule):
+    """SID-style RAW pairs from the official list files `<camera>_{train,val,test}_list.txt` under `root`.
+
+    SID has an official validation list, used for checkpoint selection. Packed Bayer inputs have 4
+    channels at half the target's resolution (X-Trans: 9 channels, a third), which model configs read
+    through `data.in_channels` / `data.upscale`.
+
+    Args:
+        root: the folder holding the list files (RAW paths in them are relative to it).
+        camera: `Sony` or `Fuji` (names the list files).
+        patch_size: training crop on the packed input (official 512).
+        eval_patch_size: None evaluates whole frames (the protocol); an int takes a fixed crop (quick checks).
+        cache_dir: the output of `lle-prepare-sid` (uint16 .npy, memory-mapped); None decodes RAW files on
+            every access, which is fine for small data only.
+        exclude_misaligned_test_scenes: drop scenes 10034, 10045, 10172 from the test split, as SID's README says.
+    """
+
+    def __init__(self, root: str, camera: str = "Sony", name: str = "sid", patch_size: int = 512,
+                 eval_patch_size: int | None = None, cache_dir: str | None = None,
+                 exclude_misaligned_test_scenes: bool = True, black: float | None = None, white: float | None = None,
+                 **loader_args):
+        super().__init__(**loader_args)
+        self.root, self.camera, self.name = Path(root).expanduser(), camera, name
+        self.patch_size, self.eval_patch_size, self.cache_dir = patch_size, eval_patch_size, cache_dir
+        self.exclude_misaligned = exclude_misaligned_test_scenes
+        self.levels = {"black": black, "white": white}
+
+    def list_file(self, split: str) -> Path:
+        path = self.root / f"{self.camera}_{split}_list.txt"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: data.root must hold the official list files "
+                f"{self.camera}_train_list.txt, {self.camera}_val_list.txt and {self.camera}_test_list.txt "
+                f"(rows like ./{self.camera}/short/00001_00_0.1s.ARW ./{self.camera}/long/00001_00_10s.ARW ISO200 F8)")
+        return path
+
+    def _dataset(self, split: str, patch_size: int | None, augment: bool, exclude=()) -> SIDDataset:
+        return SIDDataset(self.list_file(split), patch_size=patch_size, augment=augment, cache_dir=self.cache_dir,
+                          exclude_scenes=exclude, seed=self.seed, **self.levels)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate") and self.train_set is None:
+            self.train_set = self._dataset("train", self.patch_size, augment=True)
+            self.val_set = self._dataset("val", self.eval_patch_size, augment=False)
+        if stage in (None, "test", "predict") and self.test_set is None:
+            exclude = SID_MISALIGNED_SCENES if self.exclude_misaligned else ()
+            self.test_set = self._dataset("test", self.eval_patch_size, augment=False, exclude=exclude)
+
+
+class SyntheticRawDataModule(SIDDataModule):
+    """The embedded default for RAW: a miniature SID tree of real DNG files, written from the photographs
+    that ship with scikit-image (unprocessing, mosaic, exposure ratios 100/250/300, large-sensor noise),
+    then read through exactly the same rawpy path as real ARW/RAF files."""
+
+    def __init__(self, root: str, num_scenes: int = 12, image_size: tuple[int, int] = (256, 384),
+                 camera: str = "Sony", name: str = "synthetic_raw", **sid_args):
+        super().__init__(root=root, camera=camera, name=name, **sid_args)
+        self.num_scenes, self.image_size = num_scenes, tuple(image_size)
+
+    def prepare_data(self) -> None:
+        from lle.data.synthetic import write_mini_sid_tree
+
+        if not (self.root / f"{self.camera}_test_list.txt").is_file():
+            write_mini_sid_tree(self.root, n_scenes=self.num_scenes, camera=self.camera, size=self.image_size,
+                                seed=self.seed)
+
+    def setup(self, stage: str | None = None) -> None:
+        self.prepare_data()  # also when used outside a Trainer
+        super().setup(stage)

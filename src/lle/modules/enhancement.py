@@ -12,6 +12,7 @@ import torch.nn as nn
 from torchmetrics import MaxMetric, MeanMetric
 
 from lle.metrics import image_metrics
+from lle.models.adapters import adapt_to_input
 from lle.rng import collect_rng_states, restore_rng_states
 
 METRIC_NAMES = ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")
@@ -28,17 +29,21 @@ class EnhancementModule(pl.LightningModule):
         scheduler_interval: step the scheduler every `step` or every `epoch`.
         gt_mean_metrics: also log the GT-mean variants (`val/psnr_gtmean`, …), always under their own keys.
         batch_transforms: callables `t(batch, epoch) -> batch` applied to training batches (e.g. MixUp).
+        input_adapter: `{in_channels, upscale}` of the data; for packed RAW data an sRGB network is wrapped
+            in `lle.models.adapters.PackedRawAdapter` (a non-original adaptation). Model configs fill it
+            from the data config by interpolation.
 
     Logged keys: `train/loss`, `val/psnr`, `val/ssim`, `val/psnr_best`, `test/psnr`, `test/ssim` (+ GT-mean).
     """
 
     def __init__(self, net: nn.Module, loss: nn.Module | None = None, optimizer: Callable | None = None,
                  scheduler: Callable | None = None, scheduler_interval: str = "step", gt_mean_metrics: bool = True,
-                 batch_transforms: Sequence[Callable] | None = None):
+                 batch_transforms: Sequence[Callable] | None = None, input_adapter: dict | None = None):
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
             raise ValueError(f"model.scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
-        self.net, self.loss = net, loss
+        self.net = adapt_to_input(net, **input_adapter) if input_adapter else net
+        self.loss = loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.batch_transforms = list(batch_transforms or [])
