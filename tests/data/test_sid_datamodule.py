@@ -26,3 +26,18 @@ def test_missing_list_files_say_what_is_expected(tmp_path):
     dm = SIDDataModule(root=str(tmp_path / "nowhere"), camera="Sony")
     with pytest.raises(FileNotFoundError, match=r"Sony_train_list\.txt.*Sony_val_list\.txt"):
         dm.setup("fit")
+
+
+def test_prepare_sid_cli_caches_and_resumes(tmp_path):
+    from lle.prepare_sid import main
+
+    lists = write_mini_sid_tree(tmp_path / "SID", n_scenes=3, camera="Sony", size=(64, 96), seed=2)
+    main([str(lists["train"]), "--out", str(tmp_path / "cache")])
+    cached = sorted((tmp_path / "cache").rglob("*.npy"))
+    assert len(cached) == 4  # one long exposure + three short ones
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    main([str(lists["train"]), "--out", str(tmp_path / "cache")])  # a second run skips finished files
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    dm = SIDDataModule(root=str(tmp_path / "SID"), patch_size=16, cache_dir=str(tmp_path / "cache"), batch_size=1)
+    dm.setup("fit")
+    assert dm.train_set[(0, 0)]["target"].shape == (3, 32, 32)
