@@ -116,3 +116,12 @@ def test_checkpoint_of_another_model_is_refused_by_name(tiny_train_cfg, tmp_path
     eval_cfg = compose_config("eval", ["trainer=cpu", f"ckpt_path={not_lle}"], tmp_path / "eval2")
     with pytest.raises(ValueError, match="not an lle checkpoint"):
         evaluate(eval_cfg)
+
+
+def test_image_too_small_for_the_network_names_the_minimum():
+    import lle.models
+
+    net = lle.models.build("absgn", start_channels=8)  # needs a multiple of 8
+    assert net(torch.rand(1, 3, 5, 5)).shape == (1, 3, 5, 5)  # reflect-padded to 8x8 and cropped back
+    with pytest.raises(ValueError, match="3x3 pixels is too small .* multiple of 8"):
+        net(torch.rand(1, 3, 3, 3))
