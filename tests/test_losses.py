@@ -41,3 +41,28 @@ def test_every_loss_config_instantiates_and_is_zero_on_identical_images(name, ti
     loss = instantiate(cfg.loss)
     x = torch.rand(1, 3, 16, 16)
     assert float(loss(x, x)) == pytest.approx(0.0, abs=2e-3)  # Charbonnier: ε = 1e-3
+
+
+def test_l1_msssim_reduces_scales_for_small_patches_and_is_zero_on_identical_images():
+    from lle.losses import L1MSSSIMLoss
+
+    torch.manual_seed(0)
+    loss = L1MSSSIMLoss()
+    for size in (48, 200):  # 48 px allows 3 scales, 200 px all 5
+        x = torch.rand(2, 3, size, size)
+        assert float(loss(x, x)) == pytest.approx(0.0, abs=1e-5)
+        noisy = (x + 0.1 * torch.randn_like(x)).clamp(0, 1)
+        assert 0 < float(loss(noisy, x)) < 1
+
+
+def test_step_factors_schedule_gives_each_decay_its_own_factor():
+    from lle.schedules import step_factors
+
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-4)
+    sched = step_factors(opt, milestones=[2, 4, 6], factors=[0.1, 0.02, 0.01])
+    lrs = []
+    for _ in range(7):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5, 2e-6, 2e-6, 1e-6])

@@ -103,3 +103,13 @@ def test_srgb_networks_train_on_packed_raw_through_the_data_config(model, tiny_t
     module = instantiate(cfg.model, loss=None)
     x = torch.rand(1, 4, 16, 24)
     assert module.net(x).shape == (1, 3, 32, 48)  # packed Bayer in, sRGB at twice the resolution out
+
+
+@pytest.mark.parametrize("camera", ["Sony", "Fuji"])
+def test_alen_on_a_mini_sid_tree_of_dngs(camera, tiny_train_cfg):
+    data = {"Sony": TINY_RAW,
+            "Fuji": ["data=synthetic_raw_fuji", "data.num_scenes=3", "data.patch_size=16", "data.batch_size=1",
+                     "data.eval_patch_size=32"]}[camera]
+    cfg = tiny_train_cfg("model=alen", "debug=fast_dev_run", data=data)
+    result = train(cfg)
+    assert result["status"] == "ok" and math.isfinite(result["test/psnr"])

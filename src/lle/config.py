@@ -25,6 +25,8 @@ def register_resolvers() -> None:
     # use_cache: one value per process, so every place that reads the run directory sees the same suffix.
     if not OmegaConf.has_resolver("lle_uid"):
         OmegaConf.register_new_resolver("lle_uid", lambda: uuid.uuid4().hex[:6], use_cache=True)
+    if not OmegaConf.has_resolver("lle_equals"):  # e.g. srgb_input: ${lle_equals:${data.input_kind},srgb}
+        OmegaConf.register_new_resolver("lle_equals", lambda a, b: a == b)
     if not OmegaConf.has_resolver("lle_wandb_offline"):
         OmegaConf.register_new_resolver(
             "lle_wandb_offline",

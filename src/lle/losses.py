@@ -54,3 +54,28 @@ class L1SSIMLoss(nn.Module):
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         l1 = (pred - target).abs().mean()
         return self.l1_weight * l1 + self.ssim_weight * (1 - ssim_map(pred, target).mean())
+
+
+class L1MSSSIMLoss(nn.Module):
+    """l1_weight · L1 + msssim_weight · (1 − MS-SSIM) (ALEN: 0.85 / 0.15).
+
+    MS-SSIM over 5 scales with an 11×11 σ=1.5 Gaussian and the standard weights (Wang et al. 2003),
+    from torchmetrics; images need a side of at least 11·2⁴ = 176 pixels at 5 scales, so smaller
+    training patches use fewer scales (the first `len(betas)` weights, renormalised by torchmetrics).
+    """
+
+    BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+    def __init__(self, l1_weight: float = 0.85, msssim_weight: float = 0.15):
+        super().__init__()
+        self.l1_weight, self.msssim_weight = l1_weight, msssim_weight
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as ms_ssim
+
+        scales = 5
+        while scales > 1 and min(pred.shape[-2:]) < 11 * 2 ** (scales - 1):
+            scales -= 1
+        msssim = ms_ssim(pred.clamp(0, 1), target, data_range=1.0, kernel_size=11, sigma=1.5,
+                         betas=self.BETAS[:scales], normalize="relu")
+        return self.l1_weight * (pred - target).abs().mean() + self.msssim_weight * (1 - msssim)

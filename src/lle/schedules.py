@@ -32,3 +32,20 @@ def warmup_cosine(optimizer: Optimizer, warmup_steps: int, total_steps: int, min
         return factor
 
     return LambdaLR(optimizer, [factor_for(lr) for lr in base_lrs])
+
+
+def step_factors(optimizer: Optimizer, milestones: list[int], factors: list[float]) -> LambdaLR:
+    """lr = base · factors[i] from step/epoch milestones[i] on (several decays with their own factors,
+    which MultiStepLR's single gamma cannot express; e.g. ALEN's ÷10, ÷50, ÷100)."""
+    if len(milestones) != len(factors) or list(milestones) != sorted(milestones):
+        raise ValueError(f"step_factors needs increasing milestones and one factor each, got {milestones}, {factors}")
+    milestones, factors = [int(m) for m in milestones], [float(f) for f in factors]
+
+    def factor(step: int) -> float:
+        current = 1.0
+        for milestone, value in zip(milestones, factors):
+            if step >= milestone:
+                current = value
+        return current
+
+    return LambdaLR(optimizer, factor)

@@ -26,6 +26,9 @@ def available() -> list[str]:
 
 def model_config(name: str):
     """The `conf/model/<name>.yaml` node (not instantiated)."""
+    from lle.config import register_resolvers
+
+    register_resolvers()  # model configs may use lle's resolvers (e.g. to follow the data's input kind)
     path = _model_config_dir() / f"{name}.yaml"
     if not path.is_file():
         raise ValueError(f"unknown model {name!r}; available models: {', '.join(available())}")
