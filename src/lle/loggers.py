@@ -1,9 +1,16 @@
-"""Logger variants that keep a resumed run's history."""
+"""Logger variants that keep a resumed run's history, and the W&B run bookkeeping of lle-train."""
 
 from __future__ import annotations
 
 import csv
+from pathlib import Path
+from typing import Any
 
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
 from pytorch_lightning.loggers import CSVLogger as LightningCSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 from pytorch_lightning.loggers.logger import rank_zero_experiment
@@ -29,3 +36,42 @@ class CSVLogger(LightningCSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+def continue_logger_runs(cfg: DictConfig) -> None:
+    """When resuming, log into the interrupted run's W&B run instead of starting a new one."""
+    if not cfg.get("ckpt_path") or not cfg.get("logger"):
+        return
+    metadata = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False, mmap=True).get("lle", {})
+    for node in cfg.logger.values():
+        if node and str(node.get("_target_", "")).endswith("WandbLogger") and metadata.get("wandb_run_id"):
+            with open_dict(node):
+                node.id, node.resume = metadata["wandb_run_id"], "allow"
+
+
+def describe_wandb_runs(cfg: DictConfig, picked: dict[str, str]) -> None:
+    """A sweep's W&B runs share a group named after the sweep directory (the full path would differ between
+    machines); every run is tagged with its model and data so the dashboard can filter on them."""
+    hydra_cfg = HydraConfig.get()
+    for node in (cfg.get("logger") or {}).values():
+        if node and str(node.get("_target_", "")).endswith("WandbLogger"):
+            with open_dict(node):
+                if hydra_cfg.mode == RunMode.MULTIRUN and not node.get("group"):
+                    node.group = Path(hydra_cfg.sweep.dir).name
+                extra = [picked[k] for k in ("model", "data") if picked.get(k)]
+                node.tags = list(dict.fromkeys([*(node.get("tags") or []), *extra]))
+
+
+def summarize_wandb_runs(loggers: list, result: dict[str, Any]) -> None:
+    """The final metrics as the W&B run's summary and a one-row table, comparable across a sweep's runs."""
+    row = {k: v for k, v in result.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+    for logger in loggers:
+        if isinstance(logger, pl.loggers.WandbLogger):
+            logger.experiment.summary.update(row)
+            logger.log_table(key="final_metrics", columns=list(row), data=[list(row.values())])
+
+
+def remember_logger_runs(module, loggers: list) -> None:
+    for logger in loggers:
+        if isinstance(logger, pl.loggers.WandbLogger):
+            module.lle_metadata["wandb_run_id"] = logger.version

@@ -64,9 +64,11 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
 
     def wrapper(cfg: DictConfig) -> dict[str, Any]:
         output_dir = Path(cfg.paths.output_dir)
+        failed = False
         try:
             return task(cfg)
         except Exception as err:
+            failed = True
             if pl.utilities.rank_zero_only.rank == 0:
                 output_dir.mkdir(parents=True, exist_ok=True)
                 write_json(output_dir / "metrics.json", {
@@ -81,7 +83,7 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
             import wandb
 
             if wandb.run is not None:  # close the run so that the next job of a sweep starts a fresh one
-                wandb.finish()
+                wandb.finish(exit_code=1 if failed else 0)  # a failed job shows as failed on the dashboard
 
     return wrapper
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -12,9 +14,10 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from lle.config import CONFIG_DIR, register_resolvers
+from lle.loggers import continue_logger_runs, describe_wandb_runs, remember_logger_runs, summarize_wandb_runs
 from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
 from lle.tasks import choices, guarded, instantiate_group, log_hyperparameters, record_run, run_metadata
 
@@ -28,29 +31,13 @@ def _check_output_dir(output_dir: Path, ckpt_path: str | None) -> None:
         raise FileExistsError(f"{output_dir} already holds a run ({', '.join(finished)}); resume it with "
                               f"ckpt_path={output_dir / 'checkpoints' / 'last.ckpt'} or choose another hydra.run.dir")
     output_dir.mkdir(parents=True, exist_ok=True)
-    probe = output_dir / ".lle-write-test"
+    # One probe per process: the tasks of a SLURM DDP job start together on a shared file system.
+    probe = output_dir / f".lle-write-test-{socket.gethostname()}-{os.getpid()}"
     try:
         probe.write_text("ok")
         probe.unlink()
     except OSError as err:
         raise PermissionError(f"output directory {output_dir} is not writable: {err}") from err
-
-
-def _continue_logger_runs(cfg: DictConfig) -> None:
-    """When resuming, log into the interrupted run's W&B run instead of starting a new one."""
-    if not cfg.get("ckpt_path") or not cfg.get("logger"):
-        return
-    metadata = torch.load(cfg.ckpt_path, map_location="cpu", weights_only=False, mmap=True).get("lle", {})
-    for node in cfg.logger.values():
-        if node and str(node.get("_target_", "")).endswith("WandbLogger") and metadata.get("wandb_run_id"):
-            with open_dict(node):
-                node.id, node.resume = metadata["wandb_run_id"], "allow"
-
-
-def _remember_logger_runs(module, loggers: list) -> None:
-    for logger in loggers:
-        if isinstance(logger, pl.loggers.WandbLogger):
-            module.lle_metadata["wandb_run_id"] = logger.version
 
 
 def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:
@@ -66,13 +53,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module = instantiate(cfg.model, loss=instantiate(cfg.loss))
     module.lle_metadata = run_metadata(cfg)
-    _continue_logger_runs(cfg)
+    continue_logger_runs(cfg)
+    describe_wandb_runs(cfg, choices())
     callbacks, loggers = instantiate_group(cfg.get("callbacks")), instantiate_group(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     params = sum(p.numel() for p in module.net.parameters())
     if trainer.is_global_zero:
         record_run(cfg, output_dir)
-        _remember_logger_runs(module, loggers)
+        remember_logger_runs(module, loggers)
     log_hyperparameters(loggers, cfg, {"params": params})
 
     started = time.time()
@@ -99,6 +87,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)
         write_per_image_csv(output_dir / "per_image.csv", module.test_results)
+        summarize_wandb_runs(loggers, result)
         log.info("run directory: %s", output_dir)
         log.info("  checkpoints: %s", output_dir / "checkpoints" if best else "none written")
         log.info("  resolved config: %s", output_dir / "config.yaml")

@@ -1,0 +1,154 @@
+"""Sweeps beyond one process: the SLURM and joblib launcher configs, Lightning's SLURM environment, and a
+real Optuna search whose objective is what lle-train returns."""
+
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+import submitit
+import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from lightning_fabric.plugins.environments import SLURMEnvironment
+
+from conftest import CONFIG_DIR, TINY_RUN, TINY_SYNTHETIC, compose_config
+from lle.config import register_resolvers
+from test_cli import SMALL_GLADNET, run_cli
+
+
+def compose_with_hydra(*overrides: str):
+    """The train config as `lle-train` composes it, including the `hydra:` node (launcher, sweeper)."""
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+
+
+def test_slurm_launcher_follows_the_trainer(tmp_path):
+    cfg = compose_with_hydra("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+                             "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path}")
+    launcher = cfg.hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
+    # Lightning requires --ntasks-per-node == devices and --nodes == num_nodes: derived, never typed twice.
+    assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
+    assert (launcher.partition, launcher.timeout_min, launcher.mem_gb, launcher.cpus_per_task) == ("gpu", 1440, 64, 8)
+    assert launcher.max_num_timeout == 0
+
+    single = compose_with_hydra("hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null").hydra.launcher
+    assert (single.nodes, single.tasks_per_node, single.gpus_per_node, single.partition) == (1, 1, None, None)
+
+
+def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
+    """The real Hydra launcher and submitit, up to the point where `sbatch` would be called."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit only checks that srun exists
+    (bin_dir / "srun").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    submitted = {}
+
+    class Submitted:
+        def results(self):
+            return ["returned by the job"]
+
+    def map_array(executor, fn, *job_params):
+        submitted["sbatch"] = executor._executor._make_submission_file_text("<command>", "<uid>")
+        submitted["overrides"] = list(job_params[0])
+        return [Submitted() for _ in job_params[0]]
+
+    monkeypatch.setattr(submitit.AutoExecutor, "map_array", map_array)
+    cfg = compose_with_hydra("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+                             "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    launcher = instantiate(cfg.hydra.launcher)
+    launcher.setup(hydra_context=None, task_function=None, config=cfg)  # both are used by the job only
+    returns = launcher.launch([["model=gladnet"], ["model=mirnet"]], initial_job_idx=0)
+
+    assert returns == ["returned by the job"] * 2
+    assert submitted["overrides"] == [["model=gladnet"], ["model=mirnet"]]
+    for flag in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--partition=gpu", "--time=1440",
+                 "--mem=64GB", "--cpus-per-task=8", "--job-name=lle_train", "--signal=USR2@120"):
+        assert f"#SBATCH {flag}\n" in submitted["sbatch"], flag
+    assert f"{tmp_path / 'sweep' / '.submitit'}" in submitted["sbatch"]
+    assert "\nsrun " in submitted["sbatch"]  # one process per task: Lightning starts none itself
+
+
+@pytest.fixture
+def slurm_task(monkeypatch):
+    """The environment srun gives task 5 of a 2-node × 4-task job."""
+    for key, value in {"SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "4", "SLURM_NNODES": "2",
+                       "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "4242", "SLURM_NODELIST": "gpu[07-08]",
+                       "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NODEID": "1"}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "RANK"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # else Lightning's launcher changes this process's torch threads
+
+
+def slurm_trainer(tmp_path: Path, devices: int, num_nodes: int):
+    # trainer=ddp on the CPU here; on the cluster the same preset runs on GPUs.
+    cfg = compose_config("train", ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={devices}",
+                                   f"trainer.num_nodes={num_nodes}"], tmp_path)
+    return instantiate(cfg.trainer)
+
+
+def test_lightning_takes_ranks_from_slurm(slurm_task, tmp_path):
+    trainer = slurm_trainer(tmp_path, devices=4, num_nodes=2)
+    environment = trainer.strategy.cluster_environment
+    assert isinstance(environment, SLURMEnvironment) and environment.creates_processes_externally
+    assert (trainer.global_rank, trainer.local_rank, trainer.node_rank, trainer.world_size) == (5, 1, 1, 8)
+    assert environment.main_address == "gpu07"
+    # What fit() does first: check the SLURM task layout, then run in this process (srun started the others).
+    assert trainer.strategy.launcher.launch(lambda: "started") == "started"
+
+
+@pytest.mark.parametrize("devices,num_nodes,message", [(2, 2, "ntasks-per-node=4"), (4, 1, "nodes=2")])
+def test_lightning_refuses_a_layout_that_differs_from_slurm(slurm_task, tmp_path, devices, num_nodes, message):
+    trainer = slurm_trainer(tmp_path, devices=devices, num_nodes=num_nodes)
+    with pytest.raises(ValueError, match=message):
+        trainer.strategy.launcher.launch(lambda: "started")
+
+
+def test_local_parallel_and_optuna_configs():
+    launcher = compose_with_hydra("hydra/launcher=local_parallel").hydra.launcher
+    assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 2
+
+    cfg = compose_with_hydra("hparams_search=optuna")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    assert (sweeper.direction, sweeper.n_trials, sweeper.n_jobs) == ("maximize", 20, 1)
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 12345
+    assert dict(sweeper.params) == {"model.optimizer.lr": "tag(log, interval(1.0e-5, 1.0e-2))",
+                                    "loss.ssim_weight": "interval(0.0, 0.5)"}
+    assert cfg.optimized_metric == "val/psnr_best"
+    assert cfg.loss._target_ == "lle.losses.L1SSIMLoss"  # the searched weights exist in the loss
+
+
+def test_optuna_search_maximises_what_lle_train_returns(tmp_path):
+    sweep = tmp_path / "search"
+    # PickleJobInfoCallback (Hydra's own) stores each job's return value next to the job.
+    run_cli([sys.executable, "-m", "lle.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+             *TINY_RUN, *TINY_SYNTHETIC, *SMALL_GLADNET, f"hydra.sweep.dir={sweep}",
+             "+hydra.callbacks.job_info._target_=hydra.experimental.callbacks.PickleJobInfoCallback"], cwd=tmp_path)
+    trials = sorted(p for p in sweep.iterdir() if (p / "metrics.json").is_file())
+    assert [t.name for t in trials] == ["0_gladnet", "1_gladnet"]
+    returned = {}
+    for trial in trials:
+        metrics = json.loads((trial / "metrics.json").read_text())
+        with open(trial / ".hydra" / "job_return.pickle", "rb") as f:
+            returned[trial.name] = pickle.load(f).return_value
+        assert metrics["status"] == "ok" and returned[trial.name] == metrics["val/psnr_best"]
+        config = yaml.safe_load((trial / "config.yaml").read_text())
+        assert 1e-5 <= config["model"]["optimizer"]["lr"] <= 1e-2 and 0 <= config["loss"]["ssim_weight"] <= 0.5
+        overrides = yaml.safe_load((trial / ".hydra" / "overrides.yaml").read_text())
+        assert f"model.optimizer.lr={config['model']['optimizer']['lr']!r}" in overrides
+    assert returned["0_gladnet"] != returned["1_gladnet"]
+
+    result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    best = max(returned, key=returned.get)
+    assert result["best_value"] == returned[best]  # maximised, and the value is lle-train's return
+    best_config = yaml.safe_load((sweep / best / "config.yaml").read_text())
+    assert result["best_params"] == {"model.optimizer.lr": best_config["model"]["optimizer"]["lr"],
+                                     "loss.ssim_weight": best_config["loss"]["ssim_weight"]}

@@ -1,0 +1,149 @@
+"""Compare at scale: real sweeps over a trained network and classical baselines, then `lle-report` on them."""
+
+import csv
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+import lle.models
+from conftest import TINY_RUN, TINY_SYNTHETIC
+from test_cli import SMALL_GLADNET, run_cli
+
+CLASSICAL = ("gamma", "he", "dong2011")
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory) -> Path:
+    """Two sweeps into one parent (reduced GLADNet widths are overrides only GLADNet accepts), then the report.
+
+    The GLADNet sweep has a job with a negative learning rate, which Adam rejects: it must fail alone."""
+    root = tmp_path_factory.mktemp("compare")
+    train = [sys.executable, "-m", "lle.train", "-m", *TINY_RUN, *TINY_SYNTHETIC]
+    run_cli([*train, "model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=1e-3,-1",
+             f"hydra.sweep.dir={root / 'sweeps' / 'trained'}"], cwd=root)
+    run_cli([*train, f"model={','.join(CLASSICAL)}", f"hydra.sweep.dir={root / 'sweeps' / 'classical'}"], cwd=root)
+    exe = shutil.which("lle-report") or str(Path(sys.executable).with_name("lle-report"))
+    run_cli([exe, str(root / "sweeps"), "--out", str(root / "report")], cwd=root)
+    return root
+
+
+def metrics_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def leaderboard(root: Path) -> list[dict]:
+    with open(root / "report" / "leaderboard.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_job_ran_and_only_the_bad_one_failed(comparison):
+    runs = {p.parent.relative_to(comparison / "sweeps").as_posix(): metrics_of(p.parent)
+            for p in (comparison / "sweeps").rglob("metrics.json")}
+    assert sorted(runs) == ["classical/0_gamma", "classical/1_he", "classical/2_dong2011",
+                            "trained/0_gladnet", "trained/1_gladnet"]
+    assert {k: m["status"] for k, m in runs.items()} == {k: "failed" if k == "trained/1_gladnet" else "ok" for k in runs}
+    assert "Invalid learning rate: -1" in runs["trained/1_gladnet"]["error"]
+    for name in CLASSICAL:  # classical methods are evaluated, not trained: no checkpoint
+        run = next(m for k, m in runs.items() if k.endswith(name))
+        assert run["params"] == 0 and run["checkpoint_best"] is None
+
+
+def test_leaderboard_rows_are_the_runs_metrics(comparison):
+    rows = leaderboard(comparison)
+    assert len(rows) == 5
+    for row in rows:
+        metrics = metrics_of(Path(row["run_dir"]))
+        assert row["status"] == metrics["status"]
+        assert row["model"] == metrics["choice/model"] and row["data"] == metrics["choice/data"] == "synthetic"
+        for key in ("test/psnr", "test/ssim", "test/psnr_gtmean", "test/ssim_gtmean", "val/psnr_best",
+                    "params", "train_time_s"):
+            assert (float(row[key]) if row[key] else None) == metrics.get(key), key  # exactly, not rounded
+        assert row["checkpoint_best"] == (metrics.get("checkpoint_best") or "")
+        assert row["error"] == metrics.get("error", "")
+        if metrics["status"] == "ok":
+            assert row["protocol"] == "lle standard" and row["split"] == "4/2/2"
+    # Sorted by test PSNR, the failed run last with its error.
+    psnr = [float(r["test/psnr"]) for r in rows[:4]]
+    assert psnr == sorted(psnr, reverse=True)
+    assert rows[-1]["status"] == "failed" and "Invalid learning rate" in rows[-1]["error"]
+
+    markdown = (comparison / "report" / "leaderboard.md").read_text()
+    table = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    assert len(table) == 5
+    for line, row in zip(table, rows):
+        assert row["run"] in line
+        if row["status"] == "ok":
+            assert f"| {float(row['test/psnr']):.2f} | {float(row['test/ssim']):.4f} |" in line
+        else:
+            assert "Invalid learning rate" in line
+
+
+def test_macs_are_counted_on_the_runs_network(comparison):
+    rows = {Path(r["run"]).name: r for r in leaderboard(comparison)}
+    net = lle.models.build("gladnet", global_channels=8, detail_channels=8).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.rand(1, 3, 256, 256))  # a real forward pass; the report counts on the meta device
+    assert int(rows["0_gladnet"]["macs_256"]) == counter.get_total_flops() // 2 > 0
+    assert int(rows["0_gladnet"]["params"]) == sum(p.numel() for p in net.parameters())
+    for name in ("0_gamma", "1_he"):  # pixel operations: no convolution or matrix product to count
+        assert rows[name]["macs_256"] == "0"
+
+
+def test_plots_and_page(comparison):
+    report = comparison / "report"
+    for name in ("psnr_vs_macs.png", "per_image_psnr.png"):
+        with Image.open(report / name) as image:
+            assert image.format == "PNG" and min(image.size) > 200
+            extrema = image.convert("L").getextrema()
+        assert extrema[0] < extrema[1]  # something is drawn
+    page = (report / "index.html").read_text()
+    for row in leaderboard(comparison):
+        assert row["run"] in page
+    grids = sorted((report / "grids").glob("*.png"))
+    assert len(grids) == 4  # one per finished run: the failed job never validated
+    for grid in grids:
+        assert f'src="grids/{grid.name}"' in page and grid.stat().st_size > 0
+    for path in comparison.glob("sweeps/*/*/per_image.csv"):  # what the box plot shows
+        with open(path, newline="") as f:
+            assert [not math.isnan(float(r["psnr"])) for r in csv.DictReader(f)] == [True, True]
+
+
+def test_report_of_a_single_run_directory(comparison, tmp_path):
+    from lle.report import main
+
+    run = comparison / "sweeps" / "classical" / "0_gamma"
+    assert main([str(run), "--out", str(tmp_path / "one")]) == 0
+    with open(tmp_path / "one" / "leaderboard.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["run"] for r in rows] == ["0_gamma"] and float(rows[0]["test/psnr"]) == metrics_of(run)["test/psnr"]
+    assert main([str(tmp_path / "nothing_here")]) == 2
+
+
+def test_report_lists_unfinished_runs_and_optional_columns(tmp_path):
+    from lle.report import main
+
+    sweep = tmp_path / "sweep"
+    timed = sweep / "0_external"  # a run from elsewhere: latency measured, no config.yaml to count MACs from
+    timed.mkdir(parents=True)
+    (timed / "metrics.json").write_text(json.dumps({"status": "ok", "choice/model": "external", "test/psnr": 20.5,
+                                                    "latency_ms_256": 12.25}))
+    killed = sweep / "1_gladnet"  # the job was killed before it could write metrics.json
+    (killed / ".hydra").mkdir(parents=True)
+    truncated = sweep / "2_he"
+    truncated.mkdir()
+    (truncated / "metrics.json").write_text('{"status": "o')
+
+    assert main([str(sweep)]) == 0
+    with open(sweep / "report" / "leaderboard.csv", newline="") as f:
+        rows = {r["run"]: r for r in csv.DictReader(f)}
+    assert rows["sweep/0_external"]["latency_ms_256"] == "12.25" and rows["sweep/0_external"]["macs_256"] == ""
+    assert rows["sweep/1_gladnet"]["status"] == "incomplete" and "no metrics.json" in rows["sweep/1_gladnet"]["error"]
+    assert rows["sweep/2_he"]["status"] == "unreadable" and "JSONDecodeError" in rows["sweep/2_he"]["error"]
+    assert "latency_ms_256" in (sweep / "report" / "leaderboard.md").read_text()
