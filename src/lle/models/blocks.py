@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -47,3 +49,30 @@ class ChannelAttention(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.excite(self.act(self.squeeze(x.mean(dim=(-2, -1), keepdim=True))))
         return x * torch.sigmoid(weights)
+
+
+class TFSameConv2d(torch.nn.Conv2d):
+    """3×3 convolution with TensorFlow's 'SAME' padding.
+
+    For stride 2 on an even input TF pads only the bottom/right row and column, whereas `padding=1`
+    pads all sides: the output size is the same but the sampling grid is shifted by one pixel, which
+    matters when porting the official TF weights.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride)
+
+
+def tf_default_init(module: torch.nn.Module) -> None:
+    """`tf.layers.conv2d` defaults for every convolution in `module`: Glorot-uniform kernels, zero biases.
+
+    For networks transcribed from TensorFlow graphs (GLADNet, Retinex-Net)."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)

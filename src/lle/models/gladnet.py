@@ -13,27 +13,11 @@ All convolutions have biases, Glorot-uniform weights and zero biases as in TF; t
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class TFSameConv2d(nn.Conv2d):
-    """3×3 convolution with TensorFlow's 'SAME' padding.
-
-    For stride 2 on an even input TF pads only the bottom/right row and column, whereas `padding=1`
-    pads all sides: the output size is the same but the sampling grid is shifted by one pixel, which
-    matters when porting the official TF weights.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
-            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
-        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride)
+from lle.models.blocks import TFSameConv2d, tf_default_init
 
 
 def _conv(in_channels: int, out_channels: int, stride: int, tf_same_padding: bool) -> nn.Conv2d:
@@ -84,10 +68,7 @@ class GLADNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        tf_default_init(self)
 
     def global_illumination(self, x: torch.Tensor) -> torch.Tensor:
         """The 64-channel global illumination estimate at the input's resolution."""

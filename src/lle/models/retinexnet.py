@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lle.models.gladnet import TFSameConv2d
+from lle.models.blocks import TFSameConv2d, tf_default_init
 
 
 def _same_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
@@ -140,11 +140,7 @@ class RetinexNet(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # tf.layers.conv2d defaults: Glorot-uniform kernels, zero biases.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+        tf_default_init(self)
 
     def decompose_and_relight(self, x: torch.Tensor) -> RetinexOutput:
         reflectance, illumination = self.decom(x)
