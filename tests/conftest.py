@@ -94,3 +94,15 @@ def tiny_train_cfg(tmp_path: Path):
         return compose_config("train", [*TINY_RUN, *data, f"paths.log_dir={tmp_path / 'logs'}", *overrides], out)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """best.ckpt of a tiny GLADNet trained once per test session (for inference, export, enhance tests)."""
+    from lle.train import train
+
+    root = tmp_path_factory.mktemp("tiny_gladnet")
+    train(compose_config("train", [*TINY_RUN, *TINY_SYNTHETIC, "model=gladnet", "model.net.global_channels=8",
+                                   "model.net.detail_channels=8", "test=false", f"paths.log_dir={root / 'logs'}"],
+                         root / "run"))
+    return root / "run" / "checkpoints" / "best.ckpt"

@@ -8,10 +8,10 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from lle.checkpoints import load_lle_checkpoint
 from lle.config import CONFIG_DIR, register_resolvers
 from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
 from lle.tasks import choices, guarded, instantiate_group, record_run
@@ -19,31 +19,12 @@ from lle.tasks import choices, guarded, instantiate_group, record_run
 log = logging.getLogger("lle")
 
 
-def load_checkpoint(path: str | Path) -> tuple[pl.LightningModule, dict[str, Any]]:
-    """Rebuild the LightningModule from the model config stored in an lle checkpoint, with its weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise ValueError(f"{path}: cannot read the checkpoint ({type(err).__name__}: {err})") from err
-    metadata = checkpoint.get("lle") if isinstance(checkpoint, dict) else None
-    if not metadata or "model_config" not in metadata:
-        raise ValueError(f"{path} is not an lle checkpoint (no 'lle' model config inside); "
-                         "official weight files are loaded with lle.models.from_official")
-    module = instantiate(OmegaConf.create(metadata["model_config"]), loss=None)
-    module.load_state_dict(checkpoint["state_dict"])
-    module.lle_metadata = metadata
-    return module, metadata
-
-
 @guarded
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path"):
-        module, metadata = load_checkpoint(cfg.ckpt_path)
+        module, metadata = load_lle_checkpoint(cfg.ckpt_path)
         model_name = metadata.get("model_name")
         chosen = choices().get("model")
         if chosen and chosen != model_name:

@@ -14,6 +14,10 @@ import torch.nn as nn
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from lle.models.official import from_official
+
+__all__ = ["available", "build", "from_official", "model_config"]
+
 
 def _model_config_dir() -> Path:
     return Path(str(resources.files("lle") / "conf" / "model"))
@@ -44,5 +48,3 @@ def build(name: str, **overrides) -> nn.Module:
     net_cfg = model_config(name).net
     net_cfg = OmegaConf.merge(net_cfg, overrides)
     return instantiate(net_cfg, _convert_="all")
-
-from lle.models.official import from_official  # noqa: E402

@@ -43,13 +43,19 @@ class RetinexNetModule(EnhancementModule):
         self.automatic_optimization = False
         self.decom_epochs, self.lr, self.lr_decay_epoch, self.lr_after = decom_epochs, lr, lr_decay_epoch, lr_after
         self.decom_loss_args, self.relight_loss_args = dict(decom_loss or {}), dict(relight_loss or {})
+        self.decom_checkpoint = decom_checkpoint
         if decom_checkpoint:
-            state = torch.load(decom_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+            self.decom_epochs = 0  # DecomNet comes trained: every epoch relights
+
+    def setup(self, stage: str) -> None:
+        # Loaded when training starts (not when a module is rebuilt from a checkpoint's config); a resumed
+        # run then restores its own weights over these.
+        if stage == "fit" and self.decom_checkpoint:
+            state = torch.load(self.decom_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
             decom_state = {k.removeprefix("net.decom."): v for k, v in state.items() if k.startswith("net.decom.")}
             if not decom_state:
-                raise ValueError(f"{decom_checkpoint} holds no Retinex-Net DecomNet weights (net.decom.*)")
+                raise ValueError(f"{self.decom_checkpoint} holds no Retinex-Net DecomNet weights (net.decom.*)")
             self.net.decom.load_state_dict(decom_state)
-            self.decom_epochs = 0
 
     # --- stages ---------------------------------------------------------------------------------
     @property

@@ -1,0 +1,277 @@
+"""Use trained networks: load a checkpoint, enhance images of any size.
+
+    model = load_model("logs/train/runs/<run>/checkpoints/best.ckpt")       # or "official:mirnet:<file>"
+    enhanced = enhance(model, image)                                         # numpy H×W×3 or torch (B×)C×H×W
+    enhanced = enhance(model, image, tile=512, self_ensemble=True)
+
+Test modes, one function each: `enhance_tiled` (overlapping tiles, smoothly blended, so memory is bounded by
+the tile) and `self_ensemble` (x8 dihedral transforms, inverted and averaged); `enhance` combines them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from os import PathLike
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from lle.checkpoints import load_lle_checkpoint
+
+OFFICIAL_PREFIX = "official:"
+DEFAULT_TILE_OVERLAP = 32
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a checkpoint says about its network (from its "lle" metadata)."""
+
+    name: str | None  # the model name, as in conf/model/<name>.yaml
+    input_kind: str  # "srgb", or the raw kind the network was trained on
+    in_channels: int
+    data_name: str | None = None
+    protocol: dict[str, Any] = field(default_factory=dict)  # the training/evaluation protocol
+    data_config: dict[str, Any] = field(default_factory=dict)  # how the training inputs were made (raw levels…)
+    source: str = ""  # the checkpoint it was loaded from
+
+
+class Enhancer(nn.Module):
+    """A network ready for inference: eval mode, no gradients, on `device`, with the chosen numerics.
+
+    `forward` takes a float B×C×H×W tensor in [0, 1] on any device and returns the float32 output on
+    `device`. Options: `channels_last` memory format, `bf16` autocast, `compile` with torch.compile.
+    """
+
+    def __init__(self, net: nn.Module, info: ModelInfo | None = None, device: str | torch.device = "cpu",
+                 channels_last: bool = False, bf16: bool = False, compile: bool = False):
+        super().__init__()
+        self.device = resolve_device(device)
+        net = net.eval().requires_grad_(False).to(self.device)
+        if channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        self.net = torch.compile(net) if compile else net
+        self.info = info or ModelInfo(name=None, input_kind="srgb", in_channels=3)
+        self.channels_last, self.bf16 = channels_last, bf16
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, torch.float32)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            y = self.net(x)
+        return y.float().contiguous()
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """`auto` is the GPU when there is one, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# --- loading -----------------------------------------------------------------------------------------------
+
+def load_model(source: str | PathLike, device: str | torch.device = "cpu", channels_last: bool = False,
+               bf16: bool = False, compile: bool = False) -> Enhancer:
+    """An `Enhancer` from an lle checkpoint alone (it carries its model config), or from an official weight
+    file given as `official:<name>:<path>` (see `lle.models.from_official`).
+
+    Only load checkpoints you trust: lle checkpoints hold Python objects (metadata), so they are unpickled.
+    """
+    text = str(source)
+    if text.startswith(OFFICIAL_PREFIX):
+        net, info = _load_official(text)
+    else:
+        net, info = _load_lle_checkpoint(Path(source))
+    return Enhancer(net, info, device=device, channels_last=channels_last, bf16=bf16, compile=compile)
+
+
+def _load_official(spec: str) -> tuple[nn.Module, ModelInfo]:
+    name, _, path = spec[len(OFFICIAL_PREFIX):].partition(":")
+    if not name or not path:
+        raise ValueError(f"expected official:<name>:<path>, got {spec!r}")
+    try:
+        from lle.models import from_official
+    except ImportError as err:
+        raise ImportError("this lle has no importer for official weights (lle.models.from_official)") from err
+    net = from_official(name, path)
+    return net, ModelInfo(name=name, input_kind="srgb", in_channels=3, source=spec)
+
+
+def _load_lle_checkpoint(path: Path) -> tuple[nn.Module, ModelInfo]:
+    # The whole training module is rebuilt so that its network has the trained structure (e.g. the
+    # packed-RAW adapter); only the network is kept.
+    module, metadata = load_lle_checkpoint(path)
+    return module.net, _model_info(metadata, path)
+
+
+def _model_info(metadata: dict[str, Any], path: Path) -> ModelInfo:
+    data_config = metadata.get("data_config") or {}
+    net_config = (metadata.get("model_config") or {}).get("net") or {}
+    in_channels = int(data_config.get("in_channels") or net_config.get("in_channels") or 3)
+    input_kind = data_config.get("input_kind") or ("srgb" if in_channels == 3 else "raw")
+    return ModelInfo(name=metadata.get("model_name"), input_kind=input_kind, in_channels=in_channels,
+                     data_name=metadata.get("data_name"), protocol=dict(metadata.get("protocol") or {}),
+                     data_config=dict(data_config), source=str(path))
+
+
+# --- test modes --------------------------------------------------------------------------------------------
+
+def _runner(model: nn.Module | Forward) -> Forward:
+    """A float32 forward that moves the input to a bare module's device (an `Enhancer` does it itself)."""
+    if isinstance(model, Enhancer) or not isinstance(model, nn.Module):
+        return model
+    parameter = next(model.parameters(), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    return lambda x: model(x.to(device, torch.float32)).float()
+
+
+@torch.inference_mode()
+def self_ensemble(model: nn.Module | Forward, x: torch.Tensor) -> torch.Tensor:
+    """x8 self-ensemble: the mean of the outputs for the 8 rotations/flips of `x`, each transformed back."""
+    forward = _runner(model)
+    total = None
+    for quarter_turns in range(4):
+        for flip in (False, True):
+            t = torch.rot90(x, quarter_turns, dims=(-2, -1))
+            y = forward(t.flip(-1) if flip else t)
+            y = torch.rot90(y.flip(-1) if flip else y, -quarter_turns, dims=(-2, -1))
+            total = y.clone() if total is None else total.add_(y)  # clone: y may alias the input
+    return total.div_(8)
+
+
+def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Starts of tiles of `tile` pixels covering `size`, overlapping by at least `overlap`.
+
+    Every tile has the full size (the last one is shifted back), so a compiled network sees one shape.
+    """
+    if size <= tile:
+        return [0]
+    starts = list(range(0, size - tile, tile - overlap))
+    return starts + [size - tile]
+
+
+def blend_window(length: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.Tensor:
+    """1-D tile weights: 1 inside, a raised-cosine ramp over `overlap` pixels on sides shared with a neighbour.
+
+    Two ramps overlapping by exactly `overlap` sum to 1; the ramp never reaches 0, so the normalised blend is
+    defined everywhere. Sides on the image border keep full weight.
+    """
+    window = torch.ones(length)
+    n = min(overlap, length)
+    if n > 0:
+        ramp = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(n) + 0.5) / n)
+        if taper_start:
+            window[:n] = torch.minimum(window[:n], ramp)
+        if taper_end:
+            window[-n:] = torch.minimum(window[-n:], ramp.flip(0))
+    return window
+
+
+def _scaled(value: int, scale: Fraction, what: str) -> int:
+    scaled = value * scale
+    if scaled.denominator != 1:
+        raise ValueError(f"the network's output scale {scale} does not map the {what} ({value} px) to whole pixels")
+    return int(scaled)
+
+
+@torch.inference_mode()
+def enhance_tiled(model: nn.Module | Forward, x: torch.Tensor, tile: int,
+                  overlap: int = DEFAULT_TILE_OVERLAP) -> torch.Tensor:
+    """Run `model` on overlapping `tile`×`tile` crops of B×C×H×W `x` and blend them into one output.
+
+    Peak memory follows the tile, not the image; tiles go to the model's device one at a time and the
+    output is assembled on `x`'s device. Networks that upscale (e.g. raw → sRGB at 2×) are handled.
+    The result equals an untiled run where the network's receptive field fits in the overlap; a network
+    with image-level context (a global branch, global pooling) sees each tile's context instead.
+    """
+    if tile < 1 or not 0 <= overlap < tile:
+        raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
+    forward = _runner(model)
+    height, width = x.shape[-2:]
+    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    if len(rows) == len(cols) == 1:
+        return forward(x).to(x.device)
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    out = weight = None
+    for top in rows:
+        for left in cols:
+            y = forward(x[..., top:top + tile_h, left:left + tile_w]).to(x.device)
+            if out is None:
+                scale = Fraction(y.shape[-2], tile_h)
+                if Fraction(y.shape[-1], tile_w) != scale:
+                    raise ValueError(f"the network scales height and width differently ({tuple(y.shape)})")
+                out_h, out_w = _scaled(height, scale, "height"), _scaled(width, scale, "width")
+                out = torch.zeros(*y.shape[:-2], out_h, out_w, dtype=torch.float32, device=x.device)
+                weight = torch.zeros(out_h, out_w, dtype=torch.float32, device=x.device)
+                band = _scaled(overlap, scale, "overlap")
+            y_top, y_left = _scaled(top, scale, "tile position"), _scaled(left, scale, "tile position")
+            window = torch.outer(
+                blend_window(y.shape[-2], band, top > 0, top + tile_h < height),
+                blend_window(y.shape[-1], band, left > 0, left + tile_w < width),
+            ).to(x.device)
+            region = (..., slice(y_top, y_top + y.shape[-2]), slice(y_left, y_left + y.shape[-1]))
+            out[region].add_(y * window)
+            weight[region[1:]].add_(window)
+    return out.div_(weight)
+
+
+# --- images in, images out ---------------------------------------------------------------------------------
+
+INTEGER_MAXIMUM = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
+                   torch.uint8: 255.0, torch.uint16: 65535.0}
+
+
+@torch.inference_mode()
+def enhance_tensor(model: nn.Module | Forward, x: torch.Tensor, tile: int | None = None,
+                   overlap: int = DEFAULT_TILE_OVERLAP, ensemble: bool = False) -> torch.Tensor:
+    """B×C×H×W float in [0, 1] → B×3×H'×W' float32 on `x`'s device, not clamped (the network contract)."""
+    forward = _runner(model)
+    if ensemble:
+        forward = lambda t, inner=forward: self_ensemble(inner, t)  # noqa: E731 — ensemble inside each tile
+    if tile:
+        return enhance_tiled(forward, x, tile, overlap)
+    return forward(x).to(x.device)
+
+
+@torch.inference_mode()
+def enhance(model: nn.Module | Forward, image: np.ndarray | torch.Tensor, tile: int | None = None,
+            overlap: int = DEFAULT_TILE_OVERLAP, self_ensemble: bool = False) -> np.ndarray | torch.Tensor:
+    """Enhance one image (or a batch), returning the same kind as given.
+
+    - numpy H×W×C uint8 / uint16 / float in [0, 1] → H'×W'×3 of the same dtype;
+    - torch C×H×W or B×C×H×W (float in [0, 1], uint8 or uint16) → the same layout, dtype and device.
+    Integer outputs are clamped and rounded; float outputs are returned as the network gives them.
+    `tile` enables tiled inference (with `overlap`), `self_ensemble` the x8 ensemble.
+    """
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3:
+            raise ValueError(f"expected an H×W×C image array, got shape {image.shape}")
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32))[None]
+    elif isinstance(image, torch.Tensor):
+        if image.ndim not in (3, 4):
+            raise ValueError(f"expected a C×H×W or B×C×H×W tensor, got shape {tuple(image.shape)}")
+        x = (image[None] if image.ndim == 3 else image).float()
+    else:
+        raise TypeError(f"expected a numpy array or a torch tensor, got {type(image).__name__}")
+    maximum = INTEGER_MAXIMUM.get(image.dtype)
+    is_float = image.dtype.kind == "f" if isinstance(image, np.ndarray) else image.is_floating_point()
+    if maximum is None and not is_float:
+        raise TypeError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float")
+    if maximum:
+        x = x.div_(maximum)
+    y = enhance_tensor(model, x, tile=tile, overlap=overlap, ensemble=self_ensemble)
+    if maximum:
+        y = y.clamp_(0, 1).mul_(maximum).round_()
+    if isinstance(image, np.ndarray):
+        return y[0].permute(1, 2, 0).cpu().numpy().astype(image.dtype)
+    y = y.to(image.device, image.dtype)
+    return y[0] if image.ndim == 3 else y

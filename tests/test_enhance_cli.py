@@ -1,0 +1,120 @@
+"""`lle-enhance` as a user runs it (a subprocess) on PNG files the tests write."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from lle.data.io import read_image, write_image
+from lle.enhance import find_inputs, read_input
+from lle.inference import ModelInfo
+
+from conftest import make_pair, write_png
+
+
+@pytest.fixture
+def low_light(tmp_path) -> dict[str, Path]:
+    """input/ holds an 8-bit and a 16-bit PNG; gt/ their ground truths."""
+    rng = np.random.default_rng(0)
+    low_a, high_a = make_pair(rng, 40, 56)
+    low_b, high_b = make_pair(rng, 33, 47)
+    write_png(tmp_path / "input" / "a.png", low_a)
+    write_image(tmp_path / "input" / "b.png", low_b.astype(np.uint16) * 257)  # 16-bit colour PNG
+    write_png(tmp_path / "gt" / "a.png", high_a)
+    write_png(tmp_path / "gt" / "b.png", high_b)
+    return {"input": tmp_path / "input", "gt": tmp_path / "gt", "output": tmp_path / "output"}
+
+
+def lle_enhance(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lle.enhance", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_enhances_8_and_16_bit_pngs_and_scores_them(checkpoint, low_light):
+    out = low_light["output"]
+    result = lle_enhance(low_light["input"], out, "--model", checkpoint, "--gt", low_light["gt"])
+    assert result.returncode == 0, result.stderr
+    a, b = read_image(out / "a.png"), read_image(out / "b.png")
+    assert a.dtype == np.uint8 and a.shape == (40, 56, 3)
+    assert b.dtype == np.uint8 and b.shape == (33, 47, 3)
+    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    assert [r["name"] for r in rows] == ["a", "b", "mean"]
+    assert float(rows[2]["psnr"]) == pytest.approx((float(rows[0]["psnr"]) + float(rows[1]["psnr"])) / 2, abs=1e-3)
+    assert all(0 < float(r["ssim"]) <= 1 for r in rows)
+    assert "mean" in result.stderr and "PSNR" in result.stderr
+
+
+def test_16_bit_output_from_a_glob_with_tiles_and_self_ensemble(checkpoint, low_light):
+    out = low_light["output"]
+    result = lle_enhance(f"{low_light['input']}/a.*", out, "--model", checkpoint, "--bits", "16",
+                         "--tile", "32", "--tile-overlap", "8", "--self-ensemble", "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    a = read_image(out / "a.png")
+    assert a.dtype == np.uint16 and a.shape == (40, 56, 3)
+
+
+def test_existing_outputs_are_kept_unless_overwrite(checkpoint, low_light):
+    out = low_light["output"]
+    placeholder = np.full((4, 4, 3), 7, dtype=np.uint8)
+    write_png(out / "a.png", placeholder)
+    result = lle_enhance(low_light["input"], out, "--model", checkpoint)
+    assert result.returncode == 0, result.stderr
+    assert "skipped a.png" in result.stderr
+    np.testing.assert_array_equal(read_image(out / "a.png"), placeholder)
+    assert read_image(out / "b.png").shape == (33, 47, 3)
+
+    result = lle_enhance(low_light["input"], out, "--model", checkpoint, "--overwrite")
+    assert result.returncode == 0, result.stderr
+    assert read_image(out / "a.png").shape == (40, 56, 3)
+
+
+def test_a_corrupt_file_is_reported_by_name_and_the_others_are_written(checkpoint, low_light):
+    (low_light["input"] / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 8)
+    result = lle_enhance(low_light["input"], low_light["output"], "--model", checkpoint)
+    assert result.returncode == 1
+    assert "failed broken.png" in result.stderr
+    assert sorted(p.name for p in low_light["output"].glob("*.png")) == ["a.png", "b.png"]
+
+
+def test_inputs_from_a_file_a_folder_or_a_glob(low_light, tmp_path):
+    folder = low_light["input"]
+    (folder / "notes.txt").write_text("not an image")
+    assert find_inputs(str(folder)) == [folder / "a.png", folder / "b.png"]
+    assert find_inputs(str(folder / "b.png")) == [folder / "b.png"]
+    assert find_inputs(f"{folder}/[a]*") == [folder / "a.png"]
+    with pytest.raises(FileNotFoundError):
+        find_inputs(str(tmp_path / "nothing_here"))
+    with pytest.raises(ValueError, match="not a supported image"):
+        find_inputs(str(folder / "notes.txt"))
+
+
+def test_a_bad_model_fails_before_touching_any_file(low_light, tmp_path):
+    result = lle_enhance(low_light["input"], low_light["output"], "--model", tmp_path / "missing.ckpt")
+    assert result.returncode == 2 and "missing.ckpt" in result.stderr
+    assert not low_light["output"].exists()
+
+
+def test_raw_files_are_packed_for_raw_models_and_developed_for_srgb_models(tmp_path):
+    from lle.data.dng import write_dng
+
+    mosaic = np.full((64, 96), 512 + 100, dtype=np.uint16)  # 100 DN above black
+    write_dng(tmp_path / "dark.dng", mosaic, "RGGB", black_level=512, white_level=16383)
+    raw_model = SimpleNamespace(info=ModelInfo(name="alen", input_kind="raw_bayer", in_channels=4,
+                                               data_config={"black": 512, "white": 16383}))
+    packed = read_input(tmp_path / "dark.dng", raw_model, ratio=100)
+    assert packed.shape == (4, 32, 48)
+    torch.testing.assert_close(packed, torch.full_like(packed, 100 * 100 / (16383 - 512)))
+    assert read_input(tmp_path / "dark.dng", raw_model, ratio=300).max() == 1  # clipped, as SID trains
+    write_png(tmp_path / "photo.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ValueError, match="give it camera RAW files"):
+        read_input(tmp_path / "photo.png", raw_model, ratio=1)
+
+    srgb_model = SimpleNamespace(info=ModelInfo(name="gladnet", input_kind="srgb", in_channels=3))
+    developed = read_input(tmp_path / "dark.dng", srgb_model, ratio=1)
+    assert developed.shape == (3, 64, 96) and 0 <= developed.min() and developed.max() <= 1
