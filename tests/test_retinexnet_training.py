@@ -64,3 +64,11 @@ def test_start_at_stage2_from_a_stage1_checkpoint(tiny_train_cfg, lol_root, tmp_
     after = torch.load(tmp_path / "stage2" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert after["retinexnet_stage"] == 2
     assert _equal(decom, _weights(after["state_dict"], "net.decom."))
+
+
+def test_raw_data_is_refused_with_a_clear_message(tiny_train_cfg):
+    import pytest
+
+    cfg = tiny_train_cfg(*SMALL, data=["data=synthetic_raw"])
+    with pytest.raises(Exception, match="Retinex-Net decomposes sRGB images .* data.input_kind=raw_bayer"):
+        train(cfg)

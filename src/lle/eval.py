@@ -13,6 +13,8 @@ from omegaconf import DictConfig
 
 from lle.checkpoints import load_lle_checkpoint
 from lle.config import CONFIG_DIR, register_resolvers
+from lle.inference import load_official
+from lle.modules import EnhancementModule
 from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
 from lle.tasks import choices, guarded, instantiate_group, record_run
 
@@ -30,12 +32,16 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if chosen and chosen != model_name:
             raise ValueError(f"model={chosen} was given but {cfg.ckpt_path} holds a {model_name} checkpoint; "
                              "drop model= (the checkpoint carries its model)")
+    elif cfg.get("model_weights"):
+        net, info = load_official(cfg.model_weights)
+        module, model_name = EnhancementModule(net), info.name
     elif cfg.get("model"):
         module, model_name = instantiate(cfg.model, loss=None), choices().get("model")
         if module.trainable:
             log.warning("evaluating %s with freshly initialised weights (no ckpt_path given)", model_name)
     else:
-        raise ValueError("lle-eval needs ckpt_path=<checkpoint> or model=<method without weights, e.g. gamma>")
+        raise ValueError("lle-eval needs ckpt_path=<checkpoint>, model_weights=official:<name>:<file> or "
+                         "model=<method without weights, e.g. gamma>")
 
     datamodule = instantiate(cfg.data)
     if cfg.get("save_images"):
@@ -48,7 +54,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     trainer.test(module, datamodule=datamodule)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
     result = {"status": "ok", "choice/model": model_name, "choice/data": choices().get("data"),
-              "checkpoint": str(cfg.ckpt_path) if cfg.get("ckpt_path") else None,
+              "checkpoint": str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
               "params": sum(p.numel() for p in module.net.parameters()), **metrics, **PROTOCOL}
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)

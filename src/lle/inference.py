@@ -88,22 +88,20 @@ def load_model(source: str | PathLike, device: str | torch.device = "cpu", chann
     """
     text = str(source)
     if text.startswith(OFFICIAL_PREFIX):
-        net, info = _load_official(text)
+        net, info = load_official(text)
     else:
         net, info = _load_lle_checkpoint(Path(source))
     return Enhancer(net, info, device=device, channels_last=channels_last, bf16=bf16, compile=compile)
 
 
-def _load_official(spec: str) -> tuple[nn.Module, ModelInfo]:
+def load_official(spec: str) -> tuple[nn.Module, ModelInfo]:
+    """The network of an official weight file given as `official:<name>:<path>` (see `lle.models.from_official`)."""
     name, _, path = spec[len(OFFICIAL_PREFIX):].partition(":")
-    if not name or not path:
+    if not spec.startswith(OFFICIAL_PREFIX) or not name or not path:
         raise ValueError(f"expected official:<name>:<path>, got {spec!r}")
-    try:
-        from lle.models import from_official
-    except ImportError as err:
-        raise ImportError("this lle has no importer for official weights (lle.models.from_official)") from err
-    net = from_official(name, path)
-    return net, ModelInfo(name=name, input_kind="srgb", in_channels=3, source=spec)
+    from lle.models import from_official
+
+    return from_official(name, path), ModelInfo(name=name, input_kind="srgb", in_channels=3, source=spec)
 
 
 def _load_lle_checkpoint(path: Path) -> tuple[nn.Module, ModelInfo]:

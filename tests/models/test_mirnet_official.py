@@ -132,3 +132,17 @@ def test_missing_unexpected_and_misshapen_keys_are_named(official):
         assert name in str(error.value)
     with pytest.raises(ValueError, match="no importer"):
         from_official("not_a_model", state)
+
+
+def test_lle_eval_accepts_an_official_weight_file(official, tmp_path):
+    from conftest import compose_config
+    from lle.eval import evaluate
+
+    state, _ = official
+    path = tmp_path / "model_best.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, path)
+    cfg = compose_config("eval", ["trainer=cpu", f"model_weights=official:mirnet:{path}", "data.num_test=1",
+                                  "data.eval_crop=32", "data.eval_batch_size=1"], tmp_path / "eval")
+    result = evaluate(cfg)
+    assert result["status"] == "ok" and result["choice/model"] == "mirnet" and result["params"] == 31_787_419
+    assert result["checkpoint"] == f"official:mirnet:{path}"

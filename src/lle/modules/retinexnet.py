@@ -27,6 +27,7 @@ class RetinexNetModule(EnhancementModule):
         decom_loss / relight_loss: keyword arguments of `lle.modules.retinex_losses.decom_loss` / `relight_loss`.
         decom_checkpoint: an lle Retinex-Net checkpoint whose DecomNet is loaded; training then starts at
             stage 2 (all epochs relight RelightNet).
+        input_kind: the data's input kind (from the data config); only sRGB is meaningful.
 
     Validation PSNR measures the enhanced output S = R·Î, which only means something once RelightNet is
     trained: during stage 1 `val/psnr` is logged as −inf, so the best checkpoint always comes from stage 2.
@@ -35,7 +36,10 @@ class RetinexNetModule(EnhancementModule):
     def __init__(self, net: torch.nn.Module, decom_epochs: int | None = None, lr: float = 1e-3,
                  lr_decay_epoch: int = 20, lr_after: float = 1e-4, decom_loss: dict | None = None,
                  relight_loss: dict | None = None, decom_checkpoint: str | None = None, loss: Any = None,
-                 gt_mean_metrics: bool = True):
+                 gt_mean_metrics: bool = True, input_kind: str = "srgb"):
+        if input_kind != "srgb":
+            raise ValueError(f"Retinex-Net decomposes sRGB images into reflectance and illumination; it cannot "
+                             f"train on data.input_kind={input_kind} (use an sRGB dataset, or another model)")
         # The optimizers are built here, so the generic module's optimizer factory is a placeholder.
         super().__init__(net, loss=None, optimizer=torch.optim.Adam, gt_mean_metrics=gt_mean_metrics)
         if lr <= 0 or lr_after <= 0:
