@@ -85,6 +85,12 @@ def slurm_task(monkeypatch):
     for key in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "RANK"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # else Lightning's launcher changes this process's torch threads
+    # A Trainer built here sets Lightning's process-wide rank (to 5); restore it so later tests run as rank 0.
+    import lightning_fabric.utilities.rank_zero as fabric_rank_zero
+    import pytorch_lightning.utilities.rank_zero as pl_rank_zero
+
+    for module in (fabric_rank_zero, pl_rank_zero):
+        monkeypatch.setattr(module.rank_zero_only, "rank", getattr(module.rank_zero_only, "rank", 0))
 
 
 def slurm_trainer(tmp_path: Path, devices: int, num_nodes: int):
