@@ -118,3 +118,22 @@ def test_raw_files_are_packed_for_raw_models_and_developed_for_srgb_models(tmp_p
     srgb_model = SimpleNamespace(info=ModelInfo(name="gladnet", input_kind="srgb", in_channels=3))
     developed = read_input(tmp_path / "dark.dng", srgb_model, ratio=1)
     assert developed.shape == (3, 64, 96) and 0 <= developed.min() and developed.max() <= 1
+
+
+def test_lle_enhance_on_dng_files_with_a_raw_trained_model(tiny_train_cfg, tmp_path):
+    from lle.data.synthetic import write_mini_sid_tree
+    from lle.train import train
+
+    cfg = tiny_train_cfg("model=alen", "test=false", "trainer.max_epochs=1", data=[
+        "data=synthetic_raw", "data.num_scenes=3", "data.image_size=[64,96]", "data.patch_size=16",
+        "data.batch_size=2", "data.eval_patch_size=16"])
+    train(cfg)
+    ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    write_mini_sid_tree(tmp_path / "sid", n_scenes=1, camera="Sony", size=(64, 96), seed=5)
+    shorts = tmp_path / "sid" / "Sony" / "short"
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "lle.enhance", str(shorts), str(out), "--model", str(ckpt), "--ratio", "100",
+                    "--device", "cpu"], check=True, capture_output=True, text=True, timeout=300)
+    written = sorted(out.glob("*.png"))
+    assert [p.stem for p in written] == sorted(p.stem for p in shorts.glob("*.dng"))
+    assert read_image(written[0]).shape == (64, 96, 3)  # packed 32×48 in, ×2 out: the sensor's full size
