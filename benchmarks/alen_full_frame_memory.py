@@ -13,16 +13,11 @@ from __future__ import annotations
 
 import argparse
 import platform
-import resource
-import time
 
 import torch
 
+from forward_memory import measure_forward  # benchmarks/ is on sys.path when a script in it runs
 from lle.models.alen import ALEN
-
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def chunk_arg(value: str) -> int | None:
@@ -54,13 +49,9 @@ def main() -> None:
     h, w = args.size
     x = torch.rand(1, 4, h, w)
     params = sum(p.numel() for p in net.parameters())
-    before = peak_rss_mib()
-    with torch.inference_mode():
-        start = time.perf_counter()
-        out = net(x)
-        seconds = time.perf_counter() - start
-    after = peak_rss_mib()
-    assert out.shape == (1, 3, 2 * h, 2 * w)
+    result = measure_forward(net, x)
+    before, after, seconds = result["before_mib"], result["peak_mib"], result["seconds"]
+    assert result["output"] == (1, 3, 2 * h, 2 * w)
 
     print(f"model            ALEN, downsample={args.downsample}, attention_chunk={args.chunk} "
           f"({params:,} parameters)")
