@@ -1,4 +1,4 @@
-"""`lle-report PATH [PATH ...] [--out DIR]`: a leaderboard of finished runs, from what each run left behind.
+"""`lle-report PATH [PATH ...] [--out DIR] [--bench bench.json]`: a leaderboard of finished runs, from what each run left behind.
 
 PATH is a multirun directory (searched recursively), a run directory or a `metrics.json`. Writes to DIR
 (default `<first PATH>/report`): `leaderboard.md`, `leaderboard.csv` (raw values, exactly as in each
@@ -23,11 +23,10 @@ from typing import Any, Iterable
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.flop_counter import FlopCounterMode
 
+from lle.complexity import MACS_SIZE, count_macs
 from lle.run_outputs import PROTOCOL
 
-MACS_SIZE = 256   # protocol: MACs at 1×C×256×256 (shared/specs/protocol.md)
 METRICS = ("test/psnr", "test/ssim", "test/psnr_gtmean", "test/ssim_gtmean", "val/psnr_best")
 # (key in a leaderboard row, Markdown header, decimals; None: the value as it is)
 MARKDOWN_COLUMNS = (
@@ -71,7 +70,7 @@ def find_runs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
 _macs_cache: dict[str, int | None] = {}
 
 
-def count_macs(net_cfg: DictConfig, size: int = MACS_SIZE) -> int | None:
+def config_macs(net_cfg: DictConfig, size: int = MACS_SIZE) -> int | None:
     """MACs of one forward pass at 1×C×size×size, C the network's input channels (FLOPs / 2, as counted by
     FlopCounterMode: convolutions, transposed convolutions and matrix products). Tried on the meta device
     first (shapes only: no memory, no time); networks with data-dependent steps run on the CPU."""
@@ -83,13 +82,10 @@ def count_macs(net_cfg: DictConfig, size: int = MACS_SIZE) -> int | None:
             try:
                 with torch.device(device):
                     net = instantiate(net_cfg, _convert_="all").eval()
-                    x = torch.rand(1, channels, size, size)
-                with torch.no_grad(), FlopCounterMode(display=False) as counter:
-                    net(x)
+                _macs_cache[key] = count_macs(net, channels, size, device)
+                break
             except Exception:  # noqa: BLE001 — any failure means "not computable here", try the next device
                 continue
-            _macs_cache[key] = counter.get_total_flops() // 2
-            break
     return _macs_cache[key]
 
 
@@ -132,7 +128,7 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
         "error": (metrics.get("error") or "").strip(),
     })
     net_cfg = _net_config(run_dir)
-    row["macs_256"] = count_macs(net_cfg) if net_cfg is not None else None
+    row["macs_256"] = config_macs(net_cfg) if net_cfg is not None else None
     row["gmacs_256"] = row["macs_256"] / 1e9 if row["macs_256"] is not None else None
     grids = sorted((run_dir / "images" / "val").glob("epoch_*.png"))
     row["val_grid"] = str(grids[-1]) if grids else None
@@ -146,8 +142,28 @@ def _psnr_key(row: dict[str, Any]) -> float:
     return value if isinstance(value, (int, float)) and not math.isnan(value) else -math.inf
 
 
-def leaderboard(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
+def bench_latencies(bench_json: str | Path) -> dict[str, dict[str, float]]:
+    """{model: {"latency_ms/<device>/<size>": median ms}} from an `lle-bench` bench.json: the `fast` fp32
+    variant at batch 1, which is how lle-eval and lle-enhance run a network."""
+    path = Path(bench_json)
+    try:
+        results = json.loads(path.read_text())["results"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise FileNotFoundError(f"--bench {path}: not an lle-bench bench.json ({type(err).__name__}: {err})") from err
+    figures: dict[str, dict[str, float]] = {}
+    for result in results:
+        for r in result.get("rows", []):
+            if r.get("kind") == "inference" and r.get("variant") == "fast" and "median_s" in r:
+                figures.setdefault(result["model"], {})[f"latency_ms/{r['device']}/{r['size']}"] = r["median_s"] * 1e3
+    return figures
+
+
+def leaderboard(paths: Iterable[str | Path], bench_json: str | Path | None = None) -> list[dict[str, Any]]:
     rows = [read_run(run_dir, label) for run_dir, label in find_runs(paths)]
+    if bench_json is not None:  # speed measured once per model by lle-bench, joined on the model name
+        latencies = bench_latencies(bench_json)
+        for row in rows:
+            row.update(latencies.get(row["model"], {}))
     rows.sort(key=lambda r: (-_psnr_key(r), r["run"]))  # stable order among runs without a test PSNR
     # Plots name a run by its model, and by model and run where several finished runs share a model (seeds).
     finished = [r["model"] for r in rows if r["status"] == "ok"]
@@ -304,8 +320,8 @@ figure{{display:inline-block;margin:0.5em}} img{{max-width:100%;image-rendering:
 """)
 
 
-def write_report(paths: Iterable[str | Path], out: Path) -> list[dict[str, Any]]:
-    rows = leaderboard(paths)
+def write_report(paths: Iterable[str | Path], out: Path, bench_json: str | Path | None = None) -> list[dict[str, Any]]:
+    rows = leaderboard(paths, bench_json)
     if not rows:
         raise FileNotFoundError(f"no runs (metrics.json) under {', '.join(map(str, paths))}")
     out.mkdir(parents=True, exist_ok=True)
@@ -321,11 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lle-report", description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", type=Path, help="multirun directories, run directories or metrics.json")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: <first PATH>/report)")
+    parser.add_argument("--bench", type=Path, default=None,
+                        help="an lle-bench bench.json: adds each model's latency (ms, batch 1) as latency_ms/<device>/<size>")
     args = parser.parse_args(argv)
     first = args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent
     out = args.out or first / "report"
     try:
-        rows = write_report(args.paths, out)
+        rows = write_report(args.paths, out, args.bench)
     except FileNotFoundError as err:
         print(f"lle-report: {err}", file=sys.stderr)
         return 2

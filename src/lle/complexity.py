@@ -1,0 +1,22 @@
+"""Complexity as the protocol states it (shared/specs/protocol.md): MACs of one forward pass at 1×C×256×256.
+
+C is the network's input channels (3 for sRGB, 4 for packed Bayer RAW), so a RAW network's 256×256 input
+develops into a larger output (ALEN: 512×512). `lle-report` and `lle-bench` both count with this function.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+MACS_SIZE = 256
+
+
+def count_macs(net: nn.Module, channels: int = 3, size: int = MACS_SIZE, device: str | torch.device = "cpu") -> int:
+    """Multiply-accumulates of one forward pass of `net` at 1×`channels`×`size`×`size`: FlopCounterMode's
+    FLOPs / 2 (convolutions, transposed convolutions at their true cost, matrix products)."""
+    x = torch.rand(1, channels, size, size, device=device)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(x)
+    return counter.get_total_flops() // 2

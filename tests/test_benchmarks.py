@@ -1,0 +1,122 @@
+"""The benchmark scripts and `lle-bench` run end to end in their CI form (`--quick`) and write sane outputs.
+
+Only the outputs are checked, never the speed: timings on a shared CI machine prove nothing. The recorded
+full-size figures are in docs/benchmarks.md.
+"""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import lle.models
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_quick(command: list[str], cwd: Path) -> str:
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def last_json_line(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def bench_out(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("bench")
+    executable = shutil.which("lle-bench")
+    command = [executable] if executable else [sys.executable, "-m", "lle.bench.cli"]
+    run_quick([*command, "--quick", "--models", "gladnet,gamma", "--out", str(tmp / "out")], tmp)
+    return tmp / "out"
+
+
+@pytest.mark.slow
+def test_lle_bench_quick_writes_json_csv_and_markdown(bench_out):
+    out = bench_out
+    report = json.loads((out / "bench.json").read_text())
+    assert report["machine"]["cpu_cores"] >= 1 and report["machine"]["torch"]
+    results = {r["model"]: r for r in report["results"]}
+    assert set(results) == {"gladnet", "gamma"}
+    for name, result in results.items():
+        assert "error" not in result, result
+        assert result["params"] == sum(p.numel() for p in lle.models.build(name).parameters())
+        inference = [r for r in result["rows"] if r["kind"] == "inference"]
+        assert {r["variant"] for r in inference} == {"plain", "fast", "fast_bf16"}
+        for row in inference:
+            assert "error" not in row, row
+            assert row["median_s"] > 0 and row["min_s"] > 0 and row["n"] >= 1 and row["megapixels_per_s"] > 0
+            assert row["peak_mem_mib"] is None or row["peak_mem_mib"] >= 0
+    assert results["gladnet"]["macs_256"] / 1e9 == pytest.approx(34.76, abs=0.01)  # shared/specs/gladnet.md §0
+    assert results["gamma"]["params"] == 0
+    train = [r for r in results["gladnet"]["rows"] if r["kind"] == "train"]
+    assert {r["variant"] for r in train} == {"train_fp32", "train_bf16"}
+    assert all(r["median_s"] > 0 for r in train)
+    assert not [r for r in results["gamma"]["rows"] if r["kind"] == "train"]  # nothing to train
+
+    with open(out / "bench.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["model"] for r in rows} == {"gladnet", "gamma"}
+    assert all(float(r["median_ms"]) > 0 for r in rows)
+    markdown = (out / "bench.md").read_text()
+    assert "| gladnet | 931,523 | 34.76 |" in markdown and "## Training step, cpu" in markdown
+
+
+@pytest.mark.slow
+def test_lle_report_joins_bench_latencies_on_the_model_name(bench_out, tmp_path):
+    from lle.report import main
+
+    for index, model in enumerate(("gladnet", "gamma", "lime")):  # lime was not benchmarked: its cell stays empty
+        run = tmp_path / "sweep" / f"{index}_{model}"
+        run.mkdir(parents=True)
+        (run / "metrics.json").write_text(json.dumps({"status": "ok", "choice/model": model, "test/psnr": 20.0 + index}))
+    assert main([str(tmp_path / "sweep"), "--bench", str(bench_out / "bench.json")]) == 0
+
+    bench = {r["model"]: r for r in json.loads((bench_out / "bench.json").read_text())["results"]}
+    with open(tmp_path / "sweep" / "report" / "leaderboard.csv", newline="") as f:
+        rows = {r["model"]: r for r in csv.DictReader(f)}
+    for model in ("gladnet", "gamma"):
+        (fast,) = [r for r in bench[model]["rows"] if r["kind"] == "inference" and r["variant"] == "fast"]
+        assert float(rows[model]["latency_ms/cpu/64x64"]) == pytest.approx(fast["median_s"] * 1e3)
+    assert rows["lime"]["latency_ms/cpu/64x64"] == ""
+    assert "latency_ms/cpu/64x64" in (tmp_path / "sweep" / "report" / "leaderboard.md").read_text()
+    assert main([str(tmp_path / "sweep"), "--bench", str(tmp_path / "missing.json")]) == 2  # named, not a traceback
+
+
+@pytest.mark.slow
+def test_framework_overhead_quick(tmp_path):
+    result = last_json_line(run_quick([sys.executable, str(BENCHMARKS / "framework_overhead.py"), "--quick"], tmp_path))
+    (tiny,) = result["results"]
+    assert set(tiny["median_ms"]) == {"plain", "lightning", "lightning+callbacks"}
+    assert all(v > 0 for v in tiny["median_ms"].values())
+    assert tiny["ratio_lightning"] > 0 and tiny["ratio_lightning_callbacks"] > 0
+
+
+@pytest.mark.slow
+def test_data_pipeline_quick(tmp_path):
+    result = last_json_line(run_quick([sys.executable, str(BENCHMARKS / "data_pipeline.py"), "--quick"], tmp_path))
+    loaders = {(e["data"], e["workers"]): e for e in result["loaders"]}
+    assert set(loaders) == {("synthetic", 0), ("folder", 0), ("synthetic", 2), ("folder", 2)}
+    for entry in loaders.values():
+        assert entry["batches_per_s"] > 0 and entry["pairs_per_s"] > 0 and entry["ratio_to_gladnet"] > 0
+    assert result["folder_dataset_pairs_per_s"] > 0
+    assert all(g["step_s"] > 0 for g in result["gladnet"].values())
+    assert set(result["targets"]) == {"loader_at_least_5x_gladnet", "folder_pairs_per_s_at_least_300"}
+
+
+@pytest.mark.slow
+def test_inference_defaults_quick(tmp_path):
+    result = last_json_line(run_quick([sys.executable, str(BENCHMARKS / "inference_defaults.py"), "--quick"], tmp_path))
+    models = {r["model"]: r for r in result["results"]}
+    assert set(models) == {"gladnet", "gamma"}
+    for r in models.values():
+        for variant in ("plain", "channels_last", "bf16"):
+            entry = r["variants"][variant]
+            assert entry["median_s"] > 0 and entry["speedup"] > 0, (r["model"], variant, entry)
+    assert models["gladnet"]["params"] == 931_523
