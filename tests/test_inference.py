@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import lle.models
 from lle.checkpoints import load_lle_checkpoint
 from lle.inference import (Enhancer, blend_window, enhance, enhance_tiled, load_model, self_ensemble,
                            tile_starts)
@@ -30,7 +31,7 @@ def smooth_image(height: int, width: int) -> torch.Tensor:
 
 
 def test_load_model_rebuilds_the_trained_network_from_the_checkpoint_alone(checkpoint):
-    model = load_model(checkpoint)
+    model = load_model(checkpoint, channels_last=False)  # the layout the reference runs in: equal bits
     assert isinstance(model, Enhancer) and not model.training and not model.net.training
     assert model.info.name == "gladnet" and model.info.input_kind == "srgb" and model.info.in_channels == 3
     assert model.info.data_name == "synthetic" and "protocol/psnr" in model.info.protocol
@@ -63,9 +64,24 @@ def test_wrong_sources_fail_clearly(tmp_path):
         load_model(f"official:no_such_model:{tmp_path / 'weights.pth'}")
 
 
+def test_channels_last_only_where_it_was_measured_faster():
+    from lle.complexity import prefers_channels_last
+    from lle.models.adapters import PackedRawAdapter
+
+    assert prefers_channels_last(lle.models.build("gladnet", global_channels=8, detail_channels=8))
+    assert not prefers_channels_last(lle.models.build("gamma"))  # nothing to convert
+    mirnet_v2 = lle.models.build("mirnet_v2", n_feat=16)  # grouped convolutions: slower in channels_last
+    assert not prefers_channels_last(mirnet_v2)
+    assert not prefers_channels_last(PackedRawAdapter(mirnet_v2, in_channels=4, upscale=2))  # wrapped for RAW input
+    assert not Enhancer(mirnet_v2).channels_last
+
+
 def test_options_channels_last_bf16_and_compile(checkpoint):
     x = torch.rand(1, 3, 40, 56)
-    plain = load_model(checkpoint)(x)
+    plain = load_model(checkpoint, channels_last=False)(x)
+    default = load_model(checkpoint)
+    assert default.channels_last  # a network with convolutions: channels_last by default (docs/benchmarks.md)
+    assert (default(x) - plain).abs().max() < 1e-5  # another summation order, the same numbers
     fast = load_model(checkpoint, channels_last=True, bf16=True)
     assert fast(x).dtype == torch.float32
     assert (fast(x) - plain).abs().max() < 0.05  # bfloat16 keeps ~3 significant digits

@@ -113,3 +113,35 @@ def test_alen_on_a_mini_sid_tree_of_dngs(camera, tiny_train_cfg):
     cfg = tiny_train_cfg("model=alen", "debug=fast_dev_run", data=data)
     result = train(cfg)
     assert result["status"] == "ok" and math.isfinite(result["test/psnr"])
+
+
+
+def test_testing_uses_channels_last_and_restores_the_layout():
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    from lle.modules import EnhancementModule
+
+    torch.manual_seed(0)
+    net = lle.models.build("gladnet", global_channels=8, detail_channels=8)
+    weight = next(p for p in net.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[2] > 1)
+    layouts = []
+
+    class RecordLayout(pl.Callback):
+        def on_test_batch_start(self, trainer, pl_module, batch, batch_idx):
+            layouts.append(weight.is_contiguous(memory_format=torch.channels_last))
+
+    generator = torch.Generator().manual_seed(1)
+    pairs = [{"input": torch.rand(3, 40, 48, generator=generator) * 0.2, "target": torch.rand(3, 40, 48, generator=generator),
+              "name": f"pair_{i}"} for i in range(2)]
+    results = {}
+    for channels_last in (True, False):
+        trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                             enable_model_summary=False, callbacks=[RecordLayout()])
+        module = EnhancementModule(net, test_channels_last=channels_last)
+        (results[channels_last],) = trainer.test(module, DataLoader(pairs, batch_size=1), verbose=False)
+        assert layouts[-2:] == [channels_last] * 2
+        assert weight.is_contiguous()  # the default layout is back for training and checkpoints
+    # The layout changes the order of float32 sums only.
+    assert results[True]["test/psnr"] == pytest.approx(results[False]["test/psnr"], abs=1e-3)
+    assert results[True]["test/ssim"] == pytest.approx(results[False]["test/ssim"], abs=1e-5)

@@ -39,8 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of the tiles in pixels")
     parser.add_argument("--self-ensemble", action="store_true", help="x8 self-ensemble (flips and rotations)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, … (auto: the GPU if there is one)")
-    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                        help="channels-last memory format (default: on where it was measured faster, docs/benchmarks.md)")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster; changes the output slightly)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
     args = parser.parse_args(argv)
     if args.tile is not None and not 0 <= args.tile_overlap < args.tile:

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from lle.checkpoints import load_lle_checkpoint
+from lle.complexity import prefers_channels_last
 
 OFFICIAL_PREFIX = "official:"
 DEFAULT_TILE_OVERLAP = 32
@@ -46,14 +47,18 @@ class Enhancer(nn.Module):
     """A network ready for inference: eval mode, no gradients, on `device`, with the chosen numerics.
 
     `forward` takes a float B×C×H×W tensor in [0, 1] on any device and returns the float32 output on
-    `device`. Options: `channels_last` memory format, `bf16` autocast, `compile` with torch.compile.
+    `device`. Options: `channels_last` memory format (None, the default: `lle.complexity.prefers_channels_last`,
+    on where it was measured faster), `bf16` autocast (faster, but changes the numbers), `compile` with
+    torch.compile.
     """
 
     def __init__(self, net: nn.Module, info: ModelInfo | None = None, device: str | torch.device = "cpu",
-                 channels_last: bool = False, bf16: bool = False, compile: bool = False):
+                 channels_last: bool | None = None, bf16: bool = False, compile: bool = False):
         super().__init__()
         self.device = resolve_device(device)
         net = net.eval().requires_grad_(False).to(self.device)
+        if channels_last is None:
+            channels_last = prefers_channels_last(net)
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.net = torch.compile(net) if compile else net
@@ -79,7 +84,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 # --- loading -----------------------------------------------------------------------------------------------
 
-def load_model(source: str | PathLike, device: str | torch.device = "cpu", channels_last: bool = False,
+def load_model(source: str | PathLike, device: str | torch.device = "cpu", channels_last: bool | None = None,
                bf16: bool = False, compile: bool = False) -> Enhancer:
     """An `Enhancer` from an lle checkpoint alone (it carries its model config), or from an official weight
     file given as `official:<name>:<path>` (see `lle.models.from_official`).

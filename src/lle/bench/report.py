@@ -112,8 +112,10 @@ def markdown_report(results: list[dict], machine: dict, command: str) -> str:
             lines.append("")
     for r in results:
         if r.get("input_scale", 1) != 1 or r.get("input_channels", 3) != 3:
-            lines += [f"Sizes name the output. {r['model']} takes packed RAW: {r['input_channels']}×(H/{r['input_scale']})"
-                      f"×(W/{r['input_scale']}) in, 3×H×W out (MACs too).", ""]
+            scale = r["input_scale"]
+            lines += [f"Sizes name the output. {r['model']} takes packed RAW: {r['input_channels']}×(H/{scale})×(W/{scale}) "
+                      f"in, 3×H×W out; its MACs are counted at a {r['input_channels']}×256×256 input, i.e. a "
+                      f"{256 * scale}×{256 * scale} output (protocol: 1×C×256×256).", ""]
     errors = [r for r in rows if r.get("error")]
     if errors:
         lines += ["## Errors", ""]
@@ -125,31 +127,34 @@ def markdown_report(results: list[dict], machine: dict, command: str) -> str:
 
 
 def plot_latency_vs_macs(results: list[dict], path: Path, device: str = "cpu", size: str = "256x256") -> bool:
-    """Latency (fast fp32) against MACs at 256×256, log-log; networks only (classical methods have ~0 MACs)."""
-    try:
-        import matplotlib
+    """Latency (fast fp32) at `size` against MACs, log-log; networks only (classical methods have ~0 MACs).
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    Both axes are for the same output size: a packed-RAW network's MACs (counted at a 256×256 *input*) are
+    divided by its upscale², the MACs of the input that develops into a 256×256 output.
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         return False
+    scale = {r["model"]: r.get("input_scale", 1) or 1 for r in results}
     points = []
     for row in flat_rows(results):
         if (row.get("device"), row.get("kind"), row.get("size"), row.get("variant")) == (device, "inference", size, "fast") \
                 and row.get("median_ms") and (row.get("gmacs_256") or 0) > 0.01:
-            points.append((row["gmacs_256"], row["median_ms"], row["model"]))
+            points.append((row["gmacs_256"] / scale[row["model"]] ** 2, row["median_ms"], row["model"]))
     if not points:
         return False
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     for macs, ms, model in points:
         ax.scatter(macs, ms, color="tab:blue")
         ax.annotate(model, (macs, ms), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set(xscale="log", yscale="log", xlabel="GMACs at 256×256", ylabel=f"{device} latency at {size} (ms, fp32 fast)",
-           title="lle-bench: latency vs MACs")
+    ax.set(xscale="log", yscale="log", xlabel="GMACs for a 256×256 output",
+           ylabel=f"{device} latency at {size} (ms, fp32 fast)", title="lle-bench: latency vs MACs")
     ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return True
 
 

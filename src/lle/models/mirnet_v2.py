@@ -177,6 +177,8 @@ class MIRNetV2(nn.Module):
     """
 
     size_multiple = 4  # two ×2 poolings, then bilinear ×2 back: sizes must round-trip
+    # The channels_last layout was measured 0.7× as fast on CPU (docs/benchmarks.md): inference keeps NCHW.
+    channels_last_slower = True
 
     def __init__(self, inp_channels: int = 3, out_channels: int = 3, n_feat: int = 80, chan_factor: float = 1.5,
                  n_RRG: int = 4, n_MRB: int = 2, height: int = 3, width: int = 2,

@@ -11,6 +11,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torchmetrics import MaxMetric, MeanMetric
 
+from lle.complexity import prefers_channels_last
 from lle.metrics import image_metrics
 from lle.models.adapters import adapt_to_input
 from lle.rng import collect_rng_states, restore_rng_states
@@ -28,6 +29,9 @@ class EnhancementModule(pl.LightningModule):
         scheduler: partial `scheduler(optimizer=...)` or None.
         scheduler_interval: step the scheduler every `step` or every `epoch`.
         gt_mean_metrics: also log the GT-mean variants (`val/psnr_gtmean`, …), always under their own keys.
+        test_channels_last: test (lle-eval, and the test after training) in the channels_last layout where
+            `lle.complexity.prefers_channels_last` says it is faster, as lle-enhance does; the layout changes
+            rounding only (float32 sums in another order).
         batch_transforms: callables `t(batch, epoch) -> batch` applied to training batches (e.g. MixUp).
         input_adapter: `{in_channels, upscale}` of the data; for packed RAW data an sRGB network is wrapped
             in `lle.models.adapters.PackedRawAdapter` (a non-original adaptation). Model configs fill it
@@ -38,7 +42,8 @@ class EnhancementModule(pl.LightningModule):
 
     def __init__(self, net: nn.Module, loss: nn.Module | None = None, optimizer: Callable | None = None,
                  scheduler: Callable | None = None, scheduler_interval: str = "step", gt_mean_metrics: bool = True,
-                 batch_transforms: Sequence[Callable] | None = None, input_adapter: dict | None = None):
+                 batch_transforms: Sequence[Callable] | None = None, input_adapter: dict | None = None,
+                 test_channels_last: bool = True):
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
             raise ValueError(f"model.scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
@@ -52,6 +57,7 @@ class EnhancementModule(pl.LightningModule):
         self.test_metrics = nn.ModuleDict({n: MeanMetric() for n in names})
         self.val_psnr_best = MaxMetric()
         self.gt_mean_metrics = gt_mean_metrics
+        self.test_channels_last = test_channels_last
         self.test_results: list[dict[str, Any]] = []  # per-image test metrics, gathered on every rank
         self.save_images_dir: Path | None = None  # set by lle-eval to write the enhanced PNGs
         self.lle_metadata: dict[str, Any] = {}  # model config, data, protocol: travels in the checkpoint
@@ -123,6 +129,15 @@ class EnhancementModule(pl.LightningModule):
             for image, name in zip(pred, batch["name"]):
                 write_image(self.save_images_dir / f"{name}.png", image)
         return {"pred": pred}
+
+    def on_test_start(self) -> None:
+        # channels_last where it was measured faster (docs/benchmarks.md), as lle-enhance does. Training keeps
+        # the default layout; on_test_end restores it.
+        if self.test_channels_last and prefers_channels_last(self.net):
+            self.net.to(memory_format=torch.channels_last)
+
+    def on_test_end(self) -> None:
+        self.net.to(memory_format=torch.contiguous_format)
 
     def on_test_epoch_start(self) -> None:
         self.test_results = []

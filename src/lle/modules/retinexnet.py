@@ -36,12 +36,13 @@ class RetinexNetModule(EnhancementModule):
     def __init__(self, net: torch.nn.Module, decom_epochs: int | None = None, lr: float = 1e-3,
                  lr_decay_epoch: int = 20, lr_after: float = 1e-4, decom_loss: dict | None = None,
                  relight_loss: dict | None = None, decom_checkpoint: str | None = None, loss: Any = None,
-                 gt_mean_metrics: bool = True, input_kind: str = "srgb"):
+                 gt_mean_metrics: bool = True, input_kind: str = "srgb", test_channels_last: bool = True):
         if input_kind != "srgb":
             raise ValueError(f"Retinex-Net decomposes sRGB images into reflectance and illumination; it cannot "
                              f"train on data.input_kind={input_kind} (use an sRGB dataset, or another model)")
         # The optimizers are built here, so the generic module's optimizer factory is a placeholder.
-        super().__init__(net, loss=None, optimizer=torch.optim.Adam, gt_mean_metrics=gt_mean_metrics)
+        super().__init__(net, loss=None, optimizer=torch.optim.Adam, gt_mean_metrics=gt_mean_metrics,
+                         test_channels_last=test_channels_last)
         if lr <= 0 or lr_after <= 0:
             raise ValueError(f"model.lr and model.lr_after must be positive, got {lr} and {lr_after}")
         self.automatic_optimization = False
