@@ -9,12 +9,13 @@ allocator caches do not carry over. Writes `bench.json`, `bench.csv`, `bench.md`
 when matplotlib is installed) into `--out`.
 
 Conventions (docs/benchmarks.md states them next to the figures):
-- MACs at 1×3×256×256 from `torch.utils.flop_counter.FlopCounterMode` (FLOPs / 2; transposed convs at
-  their true cost), as in shared/specs/protocol.md.
+- MACs at 1×C×256×256, C the network's input channels (`lle.complexity.count_macs`: FlopCounterMode's
+  FLOPs / 2, transposed convs at their true cost), as in shared/specs/protocol.md.
 - A size H×W names the *output* image. Networks that take packed RAW (ALEN: 4 channels, upscale 2) get
   the 4×(H/2)×(W/2) input that develops into it.
 - Inference variants, batch 1: `plain` = fp32, NCHW, `torch.no_grad()`; `fast` = fp32, channels_last,
-  `torch.inference_mode()`; `fast_bf16` = `fast` under bf16 autocast. Latency is the median of the timed
+  `torch.inference_mode()` (what lle-enhance does unless the network prefers NCHW: MIRNet-v2);
+  `fast_bf16` = `fast` under bf16 autocast. Latency is the median of the timed
   runs after warm-up; slow models get fewer runs (see `time_calls`), the count is recorded.
 - Peak memory: on CPU the rise of the resident set (RSS high-water mark, reset before the timed runs)
   above the level before them, with weights and input already resident; on GPU `max_memory_allocated`
@@ -52,6 +53,8 @@ CPU_TRAIN_PATCH, CPU_TRAIN_BATCH = 128, 4  # reduced from the recipes: MIRNet's 
 
 def parse_size(text: str) -> tuple[int, int]:
     height, _, width = text.lower().partition("x")
+    if not (height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
+        raise SystemExit(f"lle-bench: --sizes takes HxW pairs such as 256x256,400x600, got {text!r}")
     return int(height), int(width)
 
 
@@ -170,6 +173,7 @@ def run_model_subprocess(name: str, opts: dict, timeout_s: float | None) -> dict
         result["wall_s"] = round(time.time() - started, 1)
         return result
 
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="lle-bench", description=__doc__.splitlines()[0].strip("`: "))
     parser.add_argument("--models", help="comma-separated names (default: all of lle.models.available())")
@@ -200,6 +204,10 @@ def resolve_options(args: argparse.Namespace) -> dict:
     devices = ["cpu", "cuda"] if args.device == "auto" else args.device.split(",")
     if args.device == "auto" and not torch.cuda.is_available():
         devices = ["cpu"]
+    if set(devices) - {"cpu", "cuda"}:
+        raise SystemExit(f"lle-bench: --device takes cpu, cuda, cpu,cuda or auto, got {args.device!r}")
+    if "cuda" in devices and not torch.cuda.is_available():
+        raise SystemExit("lle-bench: --device cuda, but torch sees no GPU (torch.cuda.is_available() is False)")
     precisions = [p.strip() for p in args.dtype.split(",") if p.strip()]
     unknown = set(precisions) - {"fp32", "bf16"}
     if unknown or not precisions:

@@ -1,4 +1,4 @@
-"""One measurement at a time: latency (median of timed calls after warm-up), peak memory, MACs, and the
+"""One measurement at a time: latency (median of timed calls after warm-up), peak memory, and the
 inference variants and training step that `lle-bench` and the `benchmarks/` scripts time."""
 
 from __future__ import annotations
