@@ -8,6 +8,7 @@ from lle.data.raw import (
     SID_SONY_LEVELS,
     RawFileError,
     exposure_ratio,
+    load_packed,
     pack_bayer,
     pack_raw,
     pack_xtrans,
@@ -98,6 +99,16 @@ def test_unsupported_cfas_are_refused(tmp_path, fuji_tree):
         pack_bayer(raw)
     with pytest.raises(ValueError, match="X-Trans"):
         pack_xtrans(np.zeros((6, 6), np.uint16), np.roll(XTRANS_SID, 1, axis=1), 1024, WHITE)
+    # From a file, the error names it and says what was expected.
+    four_by_four = np.array([[0, 1, 2, 1], [1, 2, 1, 0]] * 2)
+    for name, pattern, expected in [
+        ("two_reds.dng", "RRGB", "one R, two G and one B"),
+        ("shifted_xtrans.dng", np.roll(XTRANS_SID, 1, axis=1), "X-Trans phase of the official SID Fuji code"),
+        ("four_by_four.dng", four_by_four, "only 2×2 Bayer and 6×6 X-Trans"),
+    ]:
+        write_dng(tmp_path / name, np.full((36, 36), 2000, np.uint16), pattern, black_level=BLACK)
+        with pytest.raises(ValueError, match=f"{name}.*{expected}"):
+            load_packed(tmp_path / name)
 
 
 def test_pack_xtrans_follows_the_official_layout():

@@ -1,8 +1,13 @@
 """The SID DataModule on a miniature tree of real DNG files, read through rawpy like real ARW/RAF files."""
 
-import pytest
+from concurrent.futures import ThreadPoolExecutor
 
-from lle.data.sid import SIDDataModule
+import pytest
+from conftest import compose_config
+from hydra.utils import instantiate
+
+from lle.data.raw import read_raw, read_sid_list
+from lle.data.sid import SIDDataModule, SyntheticRawDataModule
 from lle.data.synthetic import write_mini_sid_tree
 
 
@@ -28,16 +33,66 @@ def test_missing_list_files_say_what_is_expected(tmp_path):
         dm.setup("fit")
 
 
-def test_prepare_sid_cli_caches_and_resumes(tmp_path):
+def test_prepare_sid_cli_caches_and_resumes(tmp_path, capsys):
     from lle.prepare_sid import main
 
     lists = write_mini_sid_tree(tmp_path / "SID", n_scenes=3, camera="Sony", size=(64, 96), seed=2)
-    main([str(lists["train"]), "--out", str(tmp_path / "cache")])
+    fit_lists = [str(lists["train"]), str(lists["val"])]
+    main([*fit_lists, "--out", str(tmp_path / "cache")])
     cached = sorted((tmp_path / "cache").rglob("*.npy"))
-    assert len(cached) == 4  # one long exposure + three short ones
+    assert len(cached) == 2 * 4  # per scene one long exposure + three short ones
     stamps = [p.stat().st_mtime_ns for p in cached]
-    main([str(lists["train"]), "--out", str(tmp_path / "cache")])  # a second run skips finished files
+    main([*fit_lists, "--out", str(tmp_path / "cache")])  # a second run skips finished files
     assert [p.stat().st_mtime_ns for p in cached] == stamps
     dm = SIDDataModule(root=str(tmp_path / "SID"), patch_size=16, cache_dir=str(tmp_path / "cache"), batch_size=1)
     dm.setup("fit")
     assert dm.train_set[(0, 0)]["target"].shape == (3, 32, 32)
+    with pytest.raises(SystemExit):  # other levels than the cache's: refused with a message
+        main([*fit_lists, "--out", str(tmp_path / "cache"), "--black", "512"])
+    assert "--black/--white" in capsys.readouterr().err
+
+
+def test_missing_listed_files_are_reported_at_setup_with_list_and_lines(tmp_path):
+    lists = write_mini_sid_tree(tmp_path / "SID", n_scenes=6, camera="Sony", size=(48, 72), seed=1)
+    rows = lists["train"].read_text().splitlines()
+    # Rows 7-12 name files that are not there: two scenes' ground truths and six short exposures.
+    lists["train"].write_text("\n".join(rows + [row.replace("/0000", "/0009") for row in rows]) + "\n")
+    dm = SIDDataModule(root=str(tmp_path / "SID"), patch_size=8, batch_size=1)
+    with pytest.raises(FileNotFoundError) as error:
+        dm.setup("fit")
+    message = str(error.value)
+    assert str(lists["train"]) in message and "8 file(s)" in message and "... and 3 more" in message
+    assert "line 7: " + str(tmp_path / "SID/Sony/short/00091_00_0.1s.dng") in message
+    assert "lines 7, 8, 9: " + str(tmp_path / "SID/Sony/long/00091_00_10s.dng") in message
+
+
+def test_per_scene_epochs_and_unclipped_inputs_through_the_alen_recipe(tmp_path):
+    write_mini_sid_tree(tmp_path / "SID", n_scenes=6, camera="Sony", size=(48, 72), seed=1)
+    cfg = compose_config("train", ["experiment=alen_sid", f"data.root={tmp_path / 'SID'}", "data.patch_size=8",
+                                   "data.num_workers=0"], tmp_path)
+    assert cfg.data.clip_input is False and cfg.data.sample == "per_scene"
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    # Two training scenes with three short exposures each: an epoch is two items; validation keeps every pair.
+    assert (len(dm.train_set), len(dm.val_set)) == (2, 6)
+    assert len(list(dm.train_dataloader())) == 2
+    assert not dm.val_set.clip_input
+
+
+def test_synthetic_tree_is_safe_to_write_from_concurrent_ranks(tmp_path):
+    def make_module() -> SyntheticRawDataModule:
+        return SyntheticRawDataModule(root=str(tmp_path / "tree"), num_scenes=3, image_size=(48, 72), patch_size=8)
+
+    with ThreadPoolExecutor(2) as ranks:
+        list(ranks.map(lambda module: module.prepare_data(), [make_module(), make_module()]))
+    assert [p.name for p in tmp_path.iterdir()] == ["tree"]  # no staging folder left behind
+    files = sorted(p for p in (tmp_path / "tree").rglob("*") if p.is_file())
+    assert len(files) == 3 + 3 * 4  # three lists; per scene one long and three short exposures
+    for split in ("train", "val", "test"):
+        for entry in read_sid_list(tmp_path / "tree" / f"Sony_{split}_list.txt"):
+            for path in (entry.short, entry.long):
+                with read_raw(path) as raw:
+                    assert raw.raw_image_visible.shape == (48, 72)
+    stamps = [p.stat().st_mtime_ns for p in files]
+    make_module().setup("fit")  # a finished tree is left as it is
+    assert [p.stat().st_mtime_ns for p in files] == stamps

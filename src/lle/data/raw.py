@@ -37,6 +37,7 @@ class SidListEntry(NamedTuple):
     long: Path
     iso: int
     fnumber: float
+    line: int = 0  # in the list file, for error messages
 
 
 def parse_exposure(filename: str | os.PathLike) -> float:
@@ -79,7 +80,7 @@ def read_sid_list(list_file: str | os.PathLike) -> list[SidListEntry]:
             if _EXPOSURE.search(name) is None:
                 raise ValueError(f"{where}: no exposure time in {name!r}")
         entries.append(
-            SidListEntry(root / fields[0], root / fields[1], int(iso.group(1)), float(fnumber.group(1)))
+            SidListEntry(root / fields[0], root / fields[1], int(iso.group(1)), float(fnumber.group(1)), number)
         )
     return entries
 
@@ -165,8 +166,27 @@ def pack_xtrans(
 
 def pack_raw(raw: rawpy.RawPy, black: float | None = None, white: float | None = None) -> np.ndarray:
     """`pack_bayer` or `pack_xtrans`, chosen by the file's CFA size."""
-    packer = pack_xtrans if np.asarray(raw.raw_pattern).shape == (6, 6) else pack_bayer
-    return packer(raw, black=black, white=white)
+    if raw.raw_pattern is None:
+        raise ValueError("no colour filter array (a linear or Foveon RAW): only Bayer and X-Trans mosaics "
+                         "can be packed")
+    packers = {(2, 2): pack_bayer, (6, 6): pack_xtrans}
+    size = np.asarray(raw.raw_pattern).shape
+    if size not in packers:
+        raise ValueError(f"unsupported {size[0]}×{size[1]} CFA: only 2×2 Bayer and 6×6 X-Trans mosaics "
+                         "can be packed")
+    return packers[size](raw, black=black, white=white)
+
+
+def load_packed(path: str | os.PathLike, black: float | None = None, white: float | None = None) -> np.ndarray:
+    """A RAW file packed by `pack_raw` (C×h×w float32 in [0, 1]) with the file's or the given levels.
+
+    Errors name the file: a rawpy object does not know its path, so the packers cannot.
+    """
+    with read_raw(path) as raw:
+        try:
+            return pack_raw(raw, black=black, white=white)
+        except ValueError as error:
+            raise ValueError(f"cannot pack RAW file {path}: {error}") from error
 
 
 def postprocess_ground_truth(raw_path: str | os.PathLike) -> np.ndarray:

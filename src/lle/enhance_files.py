@@ -79,18 +79,19 @@ def read_input(path: Path, model: Enhancer, ratio: float) -> torch.Tensor:
         raise ValueError(f"{path}: the model takes {model.info.input_kind} input, give it camera RAW files")
     if not is_raw:
         return to_float_tensor(read_image(path))
-    from lle.data.raw import pack_raw, read_raw  # only RAW files need LibRaw
+    from lle.data.raw import load_packed, read_raw  # only RAW files need LibRaw
 
+    if wants_raw:
+        # As the training data were made (lle.data.sid): the checkpoint's black/white levels (None: the
+        # file's), amplified by the exposure ratio, clipped at 1 unless the training data were not (ALEN).
+        data = model.info.data_config
+        packed = load_packed(path, black=data.get("black"), white=data.get("white"))
+        if packed.shape[0] != model.info.in_channels:
+            raise ValueError(f"{path}: packs to {packed.shape[0]} channels, the model takes "
+                             f"{model.info.in_channels} ({model.info.input_kind})")
+        amplified = packed * np.float32(ratio)
+        return torch.from_numpy(np.minimum(amplified, 1.0) if data.get("clip_input", True) else amplified)
     with read_raw(path) as raw:
-        if wants_raw:
-            # As the training data were made (lle.data.sid): the checkpoint's black/white levels (None: the
-            # file's), amplified by the exposure ratio, clipped at 1 as the official SID code does.
-            levels = model.info.data_config
-            packed = pack_raw(raw, black=levels.get("black"), white=levels.get("white"))
-            if packed.shape[0] != model.info.in_channels:
-                raise ValueError(f"{path}: packs to {packed.shape[0]} channels, the model takes "
-                                 f"{model.info.in_channels} ({model.info.input_kind})")
-            return torch.from_numpy(np.minimum(packed * np.float32(ratio), 1.0))
         # An sRGB network gets LibRaw's development (camera white balance), brightened by the ratio.
         rgb = raw.postprocess(use_camera_wb=True, no_auto_bright=True, output_bps=16, bright=ratio)
     return to_float_tensor(rgb)
