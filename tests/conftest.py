@@ -17,7 +17,6 @@ from PIL import Image
 from lle.config import register_resolvers
 
 CONFIG_DIR = str(resources.files("lle") / "conf")
-SHARED_SPECS = Path(__file__).resolve().parents[1].parent / "shared" / "specs"
 
 torch.set_num_threads(2)
 

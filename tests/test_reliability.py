@@ -87,15 +87,47 @@ def test_unwritable_output_directory_fails_before_training(tiny_train_cfg, tmp_p
         locked.mkdir(mode=0o500)
         out = locked / "run"
     cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, output_dir=out)
-    with pytest.raises(OSError):
+    with pytest.raises(PermissionError, match=f"output directory {out} is not writable"):
         train(cfg)
-    assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").rglob("*.ckpt"))
+    assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.json"))
 
 
-def test_negative_learning_rate_is_rejected_with_the_value(tiny_train_cfg):
+def test_out_of_range_values_are_rejected_by_option_name_before_anything_is_written(tiny_train_cfg, tmp_path):
     cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=-0.1")
-    with pytest.raises(ValueError, match="-0.1"):
+    with pytest.raises(ValueError, match=r"model\.optimizer\.lr=-0\.1: expected a positive number"):
         train(cfg)
+    assert not (tmp_path / "run" / "config.yaml").exists()
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "data.batch_size=0", output_dir=tmp_path / "run2")
+    with pytest.raises(ValueError, match=r"data\.batch_size=0: expected a positive number"):
+        train(cfg)
+
+
+def test_a_checkpoint_save_that_fails_keeps_the_previous_checkpoint(tmp_path):
+    from lle.callbacks.checkpoint_io import AtomicCheckpointIO
+
+    io, target = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"step": 1, "weights": torch.ones(3)}, target)
+    good = target.read_bytes()
+    with pytest.raises(Exception):  # a lambda cannot be pickled: torch.save fails part-way through the file
+        io.save_checkpoint({"step": 2, "weights": torch.zeros(1000), "callback": lambda: None}, target)
+    assert target.read_bytes() == good
+    assert [p.name for p in target.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
+    assert torch.load(target, weights_only=False)["step"] == 1
+
+
+def test_runs_started_in_the_same_second_get_their_own_directories():
+    """The run directory ends in a random suffix (`lle_uid`, conf/hydra/default.yaml) after the time stamp."""
+    script = ("from lle.config import CONFIG_DIR, register_resolvers; register_resolvers()\n"
+              "from hydra import compose, initialize_config_dir\n"
+              "from hydra.core.hydra_config import HydraConfig\n"
+              "with initialize_config_dir(config_dir=CONFIG_DIR, version_base='1.3'):\n"
+              "    cfg = compose('train', return_hydra_config=True)\n"
+              "HydraConfig.instance().set_config(cfg)\n"
+              "print(cfg.hydra.run.dir)")
+    started = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    dirs = [p.communicate(timeout=120)[0].strip() for p in started]
+    assert all("/train/runs/" in d for d in dirs), dirs
+    assert dirs[0].rsplit("_", 1)[1] != dirs[1].rsplit("_", 1)[1]  # the suffixes differ whatever the clock did
 
 
 def test_crop_larger_than_the_synthetic_photographs_is_an_error(tiny_train_cfg):
@@ -125,3 +157,14 @@ def test_image_too_small_for_the_network_names_the_minimum():
     assert net(torch.rand(1, 3, 5, 5)).shape == (1, 3, 5, 5)  # reflect-padded to 8x8 and cropped back
     with pytest.raises(ValueError, match="3x3 pixels is too small .* multiple of 8"):
         net(torch.rand(1, 3, 3, 3))
+
+
+def test_a_failed_resume_keeps_the_finished_results(tmp_path):
+    from lle.tasks import record_failure
+
+    results = tmp_path / "metrics.json"
+    results.write_text('{"status": "ok", "test/psnr": 21.5}')
+    record_failure(tmp_path, RuntimeError("out of memory in epoch 7"))
+    assert results.read_text() == '{"status": "ok", "test/psnr": 21.5}'
+    [failure] = tmp_path.glob("failure-*.json")
+    assert "out of memory in epoch 7" in failure.read_text()

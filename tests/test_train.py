@@ -11,7 +11,7 @@ import lle.models
 from lle.eval import evaluate
 from lle.train import train
 
-from conftest import compose_config
+from conftest import TINY_SYNTHETIC, compose_config
 
 # Overrides that make each network small enough for a CPU fast_dev_run. Networks without an entry
 # run at full width.
@@ -70,14 +70,24 @@ def test_resume_from_last_checkpoint_continues_the_run(tiny_train_cfg):
     assert state["epoch"] == 1 and state["global_step"] == 4  # continued, not restarted
 
 
-def test_a_finished_run_directory_is_never_trained_over(tiny_train_cfg):
+def test_a_finished_run_directory_is_never_written_over(tiny_train_cfg, tmp_path):
     cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "test=false")
     train(cfg)
-    before = (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").read_bytes()
-    again = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], output_dir=Path(cfg.paths.output_dir))
+    run = Path(cfg.paths.output_dir)
+    kept = {p: p.read_bytes() for p in (run / "checkpoints" / "last.ckpt", run / "metrics.json", run / "config.yaml")}
+    again = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], output_dir=run)
     with pytest.raises(FileExistsError, match="already holds a run"):
         train(again)
-    assert (Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt").read_bytes() == before
+    other = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "test=false", output_dir=tmp_path / "other")
+    train(other)  # resuming from another run's checkpoint does not make this directory free to use
+    resumed_elsewhere = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=2",
+                                       f"ckpt_path={tmp_path / 'other' / 'checkpoints' / 'last.ckpt'}", output_dir=run)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(resumed_elsewhere)
+    with pytest.raises(FileExistsError, match="already holds a run"):  # nor may an evaluation write into it
+        evaluate(compose_config("eval", ["trainer=cpu", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                                         *TINY_SYNTHETIC], run))
+    assert all(p.read_bytes() == content for p, content in kept.items())
 
 
 def test_lol_data_end_to_end(tiny_train_cfg, lol_root):

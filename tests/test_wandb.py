@@ -112,3 +112,25 @@ def test_failed_job_ends_its_wandb_run_as_failed(sweep):
         exit_codes[job] = record.exit_code
     assert exit_codes == {"0_gladnet": 0, "1_gladnet": 1}
     assert json.loads((sweep / "1_gladnet" / "metrics.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.parametrize("api_key, netrc_host, mode, offline", [
+    (None, None, None, True),                        # no credentials: written offline for `wandb sync`
+    (None, "api.wandb.ai", None, False),             # after `wandb login`
+    ("0123456789abcdef", None, None, False),         # WANDB_API_KEY
+    ("0123456789abcdef", None, "offline", True),     # the user asked for offline
+])
+def test_wandb_goes_offline_exactly_when_there_are_no_credentials(api_key, netrc_host, mode, offline, tmp_path,
+                                                                   monkeypatch):
+    from conftest import compose_config
+
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine {netrc_host} login user password secret\n" if netrc_host else "")
+    monkeypatch.setenv("NETRC", str(netrc))
+    for key, value in (("WANDB_API_KEY", api_key), ("WANDB_MODE", mode)):
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    cfg = compose_config("train", ["logger=wandb"], tmp_path / "run")
+    assert cfg.logger.wandb.offline is offline

@@ -6,7 +6,7 @@ import os
 import uuid
 from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 # The configs ship inside the package (src/lle/conf links to the repository's conf/). An absolute
 # path works for editable and regular installs alike and needs no __init__.py among the configs.
@@ -32,3 +32,36 @@ def register_resolvers() -> None:
             "lle_wandb_offline",
             lambda: os.environ.get("WANDB_MODE") == "offline" or not wandb_credentials_available(),
         )
+
+
+# Values that must be positive wherever they appear in a run's config (learning rates of any optimizer,
+# sizes and counts of the data); checked before any work, so the error names the option, not a torch internal.
+POSITIVE_KEYS = {"lr", "batch_size", "crop_size", "patch_size", "eval_patch_size"}
+NON_NEGATIVE_KEYS = {"num_workers", "weight_decay", "dataset_enlarge_ratio"}
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Raise ValueError naming the first out-of-range option (e.g. `model.optimizer.lr=-0.1`)."""
+    for dotted, value in _numbers(cfg, ""):
+        key = dotted.rsplit(".", 1)[-1]
+        if key in POSITIVE_KEYS and not value > 0:
+            raise ValueError(f"{dotted}={value}: expected a positive number")
+        if key in NON_NEGATIVE_KEYS and not value >= 0:
+            raise ValueError(f"{dotted}={value}: expected a number ≥ 0")
+
+
+def _numbers(node, prefix: str):
+    """(dotted key, value) for every number in the config, skipping Hydra's own node and unresolvable values."""
+    items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else enumerate(node)
+    for key, _ in items:
+        dotted = f"{prefix}{key}"
+        if dotted == "hydra":
+            continue
+        try:
+            value = node[key]
+        except Exception:  # an interpolation that only resolves inside a running Trainer: not ours to judge
+            continue
+        if isinstance(value, (DictConfig, ListConfig)):
+            yield from _numbers(value, dotted + ".")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield dotted, value

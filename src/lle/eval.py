@@ -12,11 +12,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lle.checkpoints import load_lle_checkpoint
-from lle.config import CONFIG_DIR, register_resolvers
+from lle.config import CONFIG_DIR, check_values, register_resolvers
 from lle.inference import load_official
 from lle.modules import EnhancementModule
 from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
-from lle.tasks import choices, guarded, instantiate_group, record_run
+from lle.tasks import check_output_dir, choices, guarded, instantiate_group, record_run
 
 log = logging.getLogger("lle")
 
@@ -24,6 +24,8 @@ log = logging.getLogger("lle")
 @guarded
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
+    check_values(cfg)
+    check_output_dir(output_dir)  # an evaluation never writes into a training run's directory
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path"):
         module, metadata = load_lle_checkpoint(cfg.ckpt_path)

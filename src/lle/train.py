@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -16,28 +14,12 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lle.config import CONFIG_DIR, register_resolvers
+from lle.config import CONFIG_DIR, check_values, register_resolvers
 from lle.loggers import continue_logger_runs, describe_wandb_runs, remember_logger_runs, summarize_wandb_runs
 from lle.run_outputs import PROTOCOL, write_json, write_per_image_csv
-from lle.tasks import choices, guarded, instantiate_group, log_hyperparameters, record_run, run_metadata
+from lle.tasks import check_output_dir, choices, guarded, instantiate_group, log_hyperparameters, record_run, run_metadata
 
 log = logging.getLogger("lle")
-
-
-def _check_output_dir(output_dir: Path, ckpt_path: str | None) -> None:
-    """Never train over another run's results, and fail before training when the directory is unusable."""
-    finished = [p.name for p in (output_dir / "metrics.json", output_dir / "checkpoints" / "last.ckpt") if p.exists()]
-    if finished and not ckpt_path:
-        raise FileExistsError(f"{output_dir} already holds a run ({', '.join(finished)}); resume it with "
-                              f"ckpt_path={output_dir / 'checkpoints' / 'last.ckpt'} or choose another hydra.run.dir")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    # One probe per process: the tasks of a SLURM DDP job start together on a shared file system.
-    probe = output_dir / f".lle-write-test-{socket.gethostname()}-{os.getpid()}"
-    try:
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise PermissionError(f"output directory {output_dir} is not writable: {err}") from err
 
 
 def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:
@@ -47,7 +29,8 @@ def _final_metrics(trainer: pl.Trainer) -> dict[str, float]:
 @guarded
 def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
-    _check_output_dir(output_dir, cfg.get("ckpt_path"))
+    check_values(cfg)
+    check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
