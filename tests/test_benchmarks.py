@@ -120,3 +120,18 @@ def test_inference_defaults_quick(tmp_path):
             entry = r["variants"][variant]
             assert entry["median_s"] > 0 and entry["speedup"] > 0, (r["model"], variant, entry)
     assert models["gladnet"]["params"] == 931_523
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script, args, expect", [
+    ("tiled_enhance_memory.py", ["--size", "96", "144", "--tile", "64", "--overlap", "16", "--images", "2"],
+     "peak RSS after   image 1:"),
+    ("tiled_enhance_memory.py", ["--model", "alen", "--set", "srgb_input=true", "in_channels=3", "--size", "64", "96",
+                                 "--tile", "0"], "untiled"),
+    ("forward_memory.py", ["--model", "gladnet", "--size", "48", "64"], "MiB"),
+    ("alen_full_frame_memory.py", ["--size", "32", "48"], "MiB"),
+], ids=["tiled_many_images", "tiled_alen_srgb", "forward_memory", "alen_full_frame"])
+def test_memory_scripts_run_at_tiny_sizes(script, args, expect, tmp_path):
+    """The memory scripts have no --quick form: tiny sizes keep them from rotting; their figures are not checked."""
+    stdout = run_quick([sys.executable, str(BENCHMARKS / script), *args], tmp_path)
+    assert expect in stdout, stdout

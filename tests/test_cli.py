@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra.utils import instantiate
 
-from conftest import TINY_RUN, TINY_SYNTHETIC
+from conftest import TINY_RUN, TINY_SYNTHETIC, compose_config
+from lle.checkpoints import load_lle_checkpoint
 
 SMALL_GLADNET = ["model.net.global_channels=8", "model.net.detail_channels=8"]
 
@@ -45,18 +47,30 @@ def test_unknown_model_fails_with_the_valid_choices(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_match_a_single_process_evaluation(tmp_path):
-    # 3 test samples over 2 ranks: a sampler that pads with duplicates would bias the DDP metrics.
+    # 3 validation and 3 test samples over 2 ranks: a sampler that pads with duplicates would bias the DDP metrics.
     ddp = [a for a in TINY_RUN if not a.startswith("trainer=")] + ["trainer=ddp_cpu"]
-    data = [a for a in TINY_SYNTHETIC if not a.startswith(("data.num_test", "data.eval_batch_size"))]
-    run_cli([sys.executable, "-m", "lle.train", *ddp, *data, *SMALL_GLADNET, "data.num_test=3",
-             "data.eval_batch_size=1", "trainer.limit_test_batches=null"], cwd=tmp_path)
-    runs_root = tmp_path / "logs" / "train" / "runs"
-    run = only_run_dir(runs_root)  # one output directory for the run, not one per rank
+    data = [a for a in TINY_SYNTHETIC if not a.startswith(("data.num_val", "data.num_test", "data.eval_batch_size"))]
+    data += ["data.num_val=3", "data.num_test=3", "data.eval_batch_size=1"]
+    run_cli([sys.executable, "-m", "lle.train", *ddp, *data, *SMALL_GLADNET, "trainer.limit_val_batches=null",
+             "trainer.limit_test_batches=null"], cwd=tmp_path)
+    # One output directory for the run, not one per rank, and nothing written beside it.
+    top = sorted(p.relative_to(tmp_path).as_posix() for pattern in ("*", "*/*", "*/*/*") for p in tmp_path.glob(pattern))
+    assert top == ["logs", "logs/train", "logs/train/runs"]
+    run = only_run_dir(tmp_path / "logs" / "train" / "runs")
+    assert list(tmp_path.rglob("metrics.json")) == [run / "metrics.json"]
     ddp_metrics = json.loads((run / "metrics.json").read_text())
     assert ddp_metrics["status"] == "ok"
 
-    run_cli([sys.executable, "-m", "lle.eval", "trainer=cpu", *data, "data.num_test=3",
-             f"ckpt_path={ddp_metrics['checkpoint_best']}"], cwd=tmp_path)
+    run_cli([sys.executable, "-m", "lle.eval", "trainer=cpu", *data, f"ckpt_path={ddp_metrics['checkpoint_best']}"],
+            cwd=tmp_path)
     single = json.loads((only_run_dir(tmp_path / "logs" / "eval" / "runs") / "metrics.json").read_text())
     for key in ("test/psnr", "test/ssim"):
         assert single[key] == pytest.approx(ddp_metrics[key], abs=1e-4)
+
+    # Validation of the same checkpoint (the one epoch's weights) in one process, on the same validation split.
+    module, _ = load_lle_checkpoint(ddp_metrics["checkpoint_best"])
+    cfg = compose_config("train", ["trainer=cpu", *data], tmp_path / "single_validation")
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False)
+    (single_val,) = trainer.validate(module, datamodule=instantiate(cfg.data))
+    for key in ("val/psnr", "val/ssim", "val/psnr_best"):
+        assert single_val[key] == pytest.approx(ddp_metrics[key], abs=1e-4), key

@@ -38,10 +38,15 @@ def test_each_model_brings_its_official_loss_and_loss_overrides_it(tmp_path):
     assert compose_config("train", ["model=gladnet", "loss=l1"], tmp_path).loss._target_ == "lle.losses.L1Loss"
 
 
-def test_unknown_choice_lists_the_valid_ones(tmp_path):
+@pytest.mark.parametrize("group, known", [("model", "gladnet"), ("data", "lol_v2_real"), ("loss", "charbonnier"),
+                                          ("trainer", "ddp_cpu"), ("logger", "wandb"), ("hydra/launcher", "joblib")])
+def test_unknown_choice_lists_the_valid_ones(group, known, tmp_path):
     with pytest.raises((MissingConfigException, ConfigCompositionException)) as err:
-        compose_config("train", ["model=no_such_net"], tmp_path)
-    assert "gladnet" in str(err.value)
+        compose_config("train", [f"{group}=no_such_option"], tmp_path)
+    assert known in str(err.value)
+
+
+def test_unknown_model_name_in_python_lists_the_valid_ones():
     with pytest.raises(ValueError, match="available models: .*gladnet"):
         lle.models.build("no_such_net")
 

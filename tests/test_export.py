@@ -3,32 +3,65 @@
 import sys
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 import torch.nn as nn
 
-from lle.export import export_onnx, main
+import lle.models
+from lle.export import export_onnx, export_torchscript, main
 from lle.inference import load_model
 
 
-
-def test_onnx_and_torchscript_match_pytorch_at_two_sizes(checkpoint, tmp_path, capsys):
-    assert main([str(checkpoint), str(tmp_path / "gladnet.onnx"), "--torchscript", str(tmp_path / "gladnet.pt")]) == 0
-    assert "wrote" in capsys.readouterr().out
-    net = load_model(checkpoint).net
-    session = ort.InferenceSession(str(tmp_path / "gladnet.onnx"), providers=["CPUExecutionProvider"])
-    scripted = torch.jit.load(str(tmp_path / "gladnet.pt"))
-    # Neither size is a multiple of GLADNet's 96×96 global input: ONNX's own nearest resize would round
-    # differently from PyTorch's there.
-    for shape in [(1, 3, 64, 80), (2, 3, 97, 45)]:
+def _assert_exports_match(net, onnx_path, torchscript_path, shapes):
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    scripted = torch.jit.load(str(torchscript_path))
+    for shape in shapes:
         x = torch.rand(*shape)
         with torch.no_grad():
             expected = net(x)
             np.testing.assert_allclose(scripted(x).numpy(), expected.numpy(), atol=1e-4, rtol=0)
         got = session.run(None, {"input": x.numpy()})[0]
-        assert got.shape == shape
+        assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=0)
+
+
+def test_onnx_and_torchscript_match_pytorch_at_two_sizes(checkpoint, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    assert main([str(checkpoint), str(tmp_path / "gladnet.onnx"), "--torchscript", str(tmp_path / "gladnet.pt")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    # Neither size is a multiple of GLADNet's 96×96 global input: ONNX's own nearest resize would round
+    # differently from PyTorch's there.
+    _assert_exports_match(load_model(checkpoint).net, tmp_path / "gladnet.onnx", tmp_path / "gladnet.pt",
+                          [(1, 3, 64, 80), (2, 3, 97, 45)])
+
+
+# Reduced widths where the network allows it (ALEN's widths are fixed). Retinex-Net's sizes halve to odd and
+# even sides in its stride-2 'SAME' convs, whose padding depends on the parity; ALEN's packed 4-channel
+# input at 20×36 pools its deepest non-local maps with a kernel shrunk below 4. ABSGN and ALEN take ~20 s.
+EXPORTED_NETWORKS = [
+    pytest.param("retinexnet", {"channel": 8}, 3, [(1, 3, 37, 51), (2, 3, 64, 48)], id="retinexnet"),
+    pytest.param("absgn", {"start_channels": 8}, 3, [(1, 3, 37, 51), (2, 3, 64, 48)], id="absgn",
+                 marks=pytest.mark.slow),
+    pytest.param("alen", {}, 4, [(1, 4, 37, 51), (2, 4, 20, 36)], id="alen", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("name", "overrides", "in_channels", "shapes"), EXPORTED_NETWORKS)
+def test_network_exports_with_dynamic_sizes(name, overrides, in_channels, shapes, tmp_path):
+    pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    net = lle.models.build(name, **overrides).eval()
+    export_onnx(net, tmp_path / "net.onnx", in_channels)
+    export_torchscript(net, tmp_path / "net.pt", in_channels)
+    _assert_exports_match(net, tmp_path / "net.onnx", tmp_path / "net.pt", shapes)
+
+
+def test_retinexnet_bm3d_is_refused_with_a_clear_message(tmp_path):
+    net = lle.models.build("retinexnet", channel=4, layer_num=1, bm3d_sigma=0.05).eval()
+    with pytest.raises(ValueError, match="BM3D step .* cannot be part of an exported graph"):
+        export_torchscript(net, tmp_path / "net.pt")
+    assert list(tmp_path.iterdir()) == []
 
 
 class SizeDependent(nn.Module):
@@ -39,6 +72,7 @@ class SizeDependent(nn.Module):
 
 
 def test_an_export_that_disagrees_with_pytorch_is_not_written(tmp_path):
+    pytest.importorskip("onnxruntime")
     with pytest.raises(RuntimeError, match="differs from PyTorch"):
         export_onnx(SizeDependent(), tmp_path / "wrong.onnx")
     assert list(tmp_path.iterdir()) == []

@@ -16,7 +16,7 @@ def test_modes_are_converted_to_rgb(tmp_path):
     gray, rgba, palette, jpeg = (read_image(tmp_path / n) for n in ("gray.png", "rgba.png", "palette.png", "photo.jpg"))
     assert gray.shape == (6, 7, 3) and (gray[..., 1] == rgb[..., 0]).all()
     assert (rgba == rgb).all()
-    assert palette.shape == (6, 7, 3) and palette.dtype == np.uint8
+    assert palette.dtype == np.uint8 and (palette == np.asarray(Image.open(tmp_path / "palette.png").convert("RGB"))).all()
     assert jpeg.shape == (6, 7, 3)
 
 
@@ -38,7 +38,11 @@ def test_corrupt_and_missing_files_name_the_file(tmp_path):
     truncated.write_bytes(good.read_bytes()[:40])
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"not an image at all")
-    for bad in (truncated, garbage):
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photo)
+    truncated_jpeg = tmp_path / "truncated.jpg"
+    truncated_jpeg.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])
+    for bad in (truncated, garbage, truncated_jpeg):
         with pytest.raises(ImageReadError, match=bad.name):
             read_image(bad)
     with pytest.raises(ImageReadError, match="no such image"):
@@ -53,3 +57,17 @@ def test_write_image_round_trip(tmp_path, bits):
     assert back.shape == image.shape
     assert (back - image).abs().max() <= 0.5 / (2**bits - 1) + 1e-6
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_tiffs_of_8_and_16_bits_interleaved_or_planar(tmp_path):
+    import tifffile
+
+    rgb16 = np.random.default_rng(3).integers(0, 65536, (5, 6, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "contig16.tif", rgb16, photometric="rgb")
+    tifffile.imwrite(tmp_path / "planar16.tiff", np.moveaxis(rgb16, -1, 0), photometric="rgb", planarconfig="separate")
+    tifffile.imwrite(tmp_path / "gray8.tif", (rgb16[..., 0] >> 8).astype(np.uint8), photometric="minisblack")
+    for name in ("contig16.tif", "planar16.tiff"):
+        image = read_image(tmp_path / name)
+        assert image.dtype == np.uint16 and (image == rgb16).all(), name
+    gray = read_image(tmp_path / "gray8.tif")
+    assert gray.dtype == np.uint8 and gray.shape == (5, 6, 3) and (gray[..., 1] == rgb16[..., 0] >> 8).all()

@@ -13,10 +13,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from lightning_fabric.plugins.environments import SLURMEnvironment
+from omegaconf import OmegaConf
 
 from conftest import CONFIG_DIR, TINY_RUN, TINY_SYNTHETIC, compose_config
 from lle.config import register_resolvers
-from test_cli import SMALL_GLADNET, run_cli
+from test_cli import run_cli
 
 
 def compose_with_hydra(*overrides: str):
@@ -28,7 +29,7 @@ def compose_with_hydra(*overrides: str):
 
 
 def test_slurm_launcher_follows_the_trainer(tmp_path):
-    cfg = compose_with_hydra("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+    cfg = compose_with_hydra("hydra/launcher=submitit_slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
                              "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path}")
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
@@ -36,8 +37,10 @@ def test_slurm_launcher_follows_the_trainer(tmp_path):
     assert (launcher.nodes, launcher.tasks_per_node, launcher.gpus_per_node) == (2, 4, 4)
     assert (launcher.partition, launcher.timeout_min, launcher.mem_gb, launcher.cpus_per_task) == ("gpu", 1440, 64, 8)
     assert launcher.max_num_timeout == 0
+    # It extends the plugin's config of the same name: the plugin's other options are still there.
+    assert (launcher.account, launcher.qos, launcher.array_parallelism) == (None, None, 256)
 
-    single = compose_with_hydra("hydra/launcher=slurm", "hydra.launcher.gpus_per_node=null").hydra.launcher
+    single = compose_with_hydra("hydra/launcher=submitit_slurm", "hydra.launcher.gpus_per_node=null").hydra.launcher
     assert (single.nodes, single.tasks_per_node, single.gpus_per_node, single.partition) == (1, 1, None, None)
 
 
@@ -60,7 +63,7 @@ def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
         return [Submitted() for _ in job_params[0]]
 
     monkeypatch.setattr(submitit.AutoExecutor, "map_array", map_array)
-    cfg = compose_with_hydra("hydra/launcher=slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
+    cfg = compose_with_hydra("hydra/launcher=submitit_slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
                              "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     launcher = instantiate(cfg.hydra.launcher)
     launcher.setup(hydra_context=None, task_function=None, config=cfg)  # both are used by the job only
@@ -117,29 +120,56 @@ def test_lightning_refuses_a_layout_that_differs_from_slurm(slurm_task, tmp_path
         trainer.strategy.launcher.launch(lambda: "started")
 
 
-def test_local_parallel_and_optuna_configs():
-    launcher = compose_with_hydra("hydra/launcher=local_parallel").hydra.launcher
-    assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 2
+def test_joblib_launcher_config():
+    launcher = compose_with_hydra("hydra/launcher=joblib").hydra.launcher
+    assert launcher._target_ == "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    assert launcher.n_jobs == 2 and launcher.prefer == "processes"  # ours (the plugin's is -1), then the plugin's
 
-    cfg = compose_with_hydra("hparams_search=optuna")
+
+@pytest.mark.slow
+def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli([sys.executable, "-m", "lle.train", "-m", "hydra/launcher=joblib", "model=gamma,he", *TINY_RUN,
+                    *TINY_SYNTHETIC, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert "Joblib.Parallel(n_jobs=2," in proc.stdout + proc.stderr
+    for job in ("0_gamma", "1_he"):
+        assert json.loads((sweep / job / "metrics.json").read_text())["status"] == "ok"
+
+
+NETWORKS = ("gladnet", "mirnet", "mirnet_v2", "absgn", "alen")  # lle.modules.EnhancementModule
+
+
+@pytest.mark.parametrize("model", [*NETWORKS, "retinexnet"])
+def test_optuna_searches_what_the_model_has_and_keeps_its_loss(model):
+    search = "optuna_retinexnet" if model == "retinexnet" else "optuna"
+    cfg = compose_with_hydra(f"hparams_search={search}", f"model={model}")
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert (sweeper.direction, sweeper.n_trials, sweeper.n_jobs) == ("maximize", 20, 1)
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 12345
-    assert dict(sweeper.params) == {"model.optimizer.lr": "tag(log, interval(1.0e-5, 1.0e-2))",
-                                    "loss.ssim_weight": "interval(0.0, 0.5)"}
     assert cfg.optimized_metric == "val/psnr_best"
-    assert cfg.loss._target_ == "lle.losses.L1SSIMLoss"  # the searched weights exist in the loss
+    for key in sweeper.params:  # a key the trial could not override would stop the search at its first job
+        assert OmegaConf.select(cfg, key) is not None, key
+    alone = compose_with_hydra(f"model={model}")
+    assert cfg.loss == alone.loss  # the model's own loss, not one imposed by the search
+    if model == "retinexnet":
+        assert dict(sweeper.params) == {"model.lr": "tag(log, interval(1.0e-4, 1.0e-2))",
+                                        "model.relight_loss.smooth_weight": "tag(log, interval(0.3, 10.0))"}
+        assert compose_with_hydra("hparams_search=optuna_retinexnet").model._target_ == "lle.modules.RetinexNetModule"
+    else:
+        assert dict(sweeper.params) == {"model.optimizer.lr": "tag(log, interval(1.0e-5, 1.0e-2))"}
 
 
 def test_optuna_search_maximises_what_lle_train_returns(tmp_path):
     sweep = tmp_path / "search"
+    # ABSGN's own loss is L1 + SSIM: its weight joins the search on the command line, as optuna.yaml shows.
     # PickleJobInfoCallback (Hydra's own) stores each job's return value next to the job.
     run_cli([sys.executable, "-m", "lle.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
-             *TINY_RUN, *TINY_SYNTHETIC, *SMALL_GLADNET, f"hydra.sweep.dir={sweep}",
+             *TINY_RUN, *TINY_SYNTHETIC, "model=absgn", "model.net.start_channels=8",
+             "loss.ssim_weight=interval(0.0,0.5)", f"hydra.sweep.dir={sweep}",
              "+hydra.callbacks.job_info._target_=hydra.experimental.callbacks.PickleJobInfoCallback"], cwd=tmp_path)
     trials = sorted(p for p in sweep.iterdir() if (p / "metrics.json").is_file())
-    assert [t.name for t in trials] == ["0_gladnet", "1_gladnet"]
+    assert [t.name for t in trials] == ["0_absgn", "1_absgn"]
     returned = {}
     for trial in trials:
         metrics = json.loads((trial / "metrics.json").read_text())
@@ -147,10 +177,11 @@ def test_optuna_search_maximises_what_lle_train_returns(tmp_path):
             returned[trial.name] = pickle.load(f).return_value
         assert metrics["status"] == "ok" and returned[trial.name] == metrics["val/psnr_best"]
         config = yaml.safe_load((trial / "config.yaml").read_text())
+        assert config["loss"]["_target_"] == "lle.losses.L1SSIMLoss" and config["loss"]["l1_weight"] == 0.85
         assert 1e-5 <= config["model"]["optimizer"]["lr"] <= 1e-2 and 0 <= config["loss"]["ssim_weight"] <= 0.5
         overrides = yaml.safe_load((trial / ".hydra" / "overrides.yaml").read_text())
         assert f"model.optimizer.lr={config['model']['optimizer']['lr']!r}" in overrides
-    assert returned["0_gladnet"] != returned["1_gladnet"]
+    assert returned["0_absgn"] != returned["1_absgn"]
 
     result = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     best = max(returned, key=returned.get)

@@ -1,8 +1,9 @@
-"""Compare at scale: real sweeps over a trained network and classical baselines, then `lle-report` on them."""
+"""Compare at scale: real sweeps over trained networks and classical baselines, then `lle-report` on them."""
 
 import csv
 import json
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -16,19 +17,29 @@ import lle.models
 from conftest import TINY_RUN, TINY_SYNTHETIC
 from test_cli import SMALL_GLADNET, run_cli
 
+NETWORKS = ("gladnet", "retinexnet", "absgn")
 CLASSICAL = ("gamma", "he", "dong2011")
+MODELS = (*NETWORKS, *CLASSICAL)
+# Run directories relative to <root>/sweeps: one multirun over every model, one over GLADNet's learning rate.
+RUNS = [*(f"models/{i}_{m}" for i, m in enumerate(MODELS)), "lr/0_gladnet", "lr/1_gladnet"]
+FAILED = "lr/1_gladnet"
+BAD_LR = re.compile(r"(lr|learning rate)\W+-1")  # rejected by lle's config check or by Adam
 
 
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory) -> Path:
-    """Two sweeps into one parent (reduced GLADNet widths are overrides only GLADNet accepts), then the report.
+    """Two sweeps into one parent, then the report over both.
 
-    The GLADNet sweep has a job with a negative learning rate, which Adam rejects: it must fail alone."""
+    The first is one multirun over three networks at their published widths (the tiny crops keep them fast)
+    and three baselines. The second sweeps a reduced GLADNet's learning rate (widths are overrides only GLADNet
+    accepts) and has a job with a negative learning rate, which Adam rejects: it must fail alone."""
     root = tmp_path_factory.mktemp("compare")
     train = [sys.executable, "-m", "lle.train", "-m", *TINY_RUN, *TINY_SYNTHETIC]
+    # Two epochs: Retinex-Net's first trains only DecomNet, which gives no validation PSNR to select on.
+    run_cli([*train, f"model={','.join(MODELS)}", "trainer.max_epochs=2", f"hydra.sweep.dir={root / 'sweeps' / 'models'}"],
+            cwd=root)
     run_cli([*train, "model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=1e-3,-1",
-             f"hydra.sweep.dir={root / 'sweeps' / 'trained'}"], cwd=root)
-    run_cli([*train, f"model={','.join(CLASSICAL)}", f"hydra.sweep.dir={root / 'sweeps' / 'classical'}"], cwd=root)
+             f"hydra.sweep.dir={root / 'sweeps' / 'lr'}"], cwd=root)
     exe = shutil.which("lle-report") or str(Path(sys.executable).with_name("lle-report"))
     run_cli([exe, str(root / "sweeps"), "--out", str(root / "report")], cwd=root)
     return root
@@ -43,21 +54,29 @@ def leaderboard(root: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def rows_by_run(root: Path) -> dict[str, dict]:
+    return {Path(r["run_dir"]).relative_to(root / "sweeps").as_posix(): r for r in leaderboard(root)}
+
+
 def test_every_job_ran_and_only_the_bad_one_failed(comparison):
     runs = {p.parent.relative_to(comparison / "sweeps").as_posix(): metrics_of(p.parent)
             for p in (comparison / "sweeps").rglob("metrics.json")}
-    assert sorted(runs) == ["classical/0_gamma", "classical/1_he", "classical/2_dong2011",
-                            "trained/0_gladnet", "trained/1_gladnet"]
-    assert {k: m["status"] for k, m in runs.items()} == {k: "failed" if k == "trained/1_gladnet" else "ok" for k in runs}
-    assert "Invalid learning rate: -1" in runs["trained/1_gladnet"]["error"]
-    for name in CLASSICAL:  # classical methods are evaluated, not trained: no checkpoint
-        run = next(m for k, m in runs.items() if k.endswith(name))
-        assert run["params"] == 0 and run["checkpoint_best"] is None
+    assert sorted(runs) == sorted(RUNS)
+    assert {k: m["status"] for k, m in runs.items()} == {k: "failed" if k == FAILED else "ok" for k in runs}
+    assert BAD_LR.search(runs[FAILED]["error"])
+    for i, name in enumerate(MODELS):
+        run = runs[f"models/{i}_{name}"]
+        assert run["choice/model"] == name
+        if name in CLASSICAL:  # classical methods are evaluated, not trained: no checkpoint
+            assert run["params"] == 0 and run["checkpoint_best"] is None
+        else:
+            assert run["params"] > 0 and Path(run["checkpoint_best"]).is_file()
 
 
 def test_leaderboard_rows_are_the_runs_metrics(comparison):
     rows = leaderboard(comparison)
-    assert len(rows) == 5
+    assert sorted(rows_by_run(comparison)) == sorted(RUNS)  # one row per run, every model present
+    assert {r["model"] for r in rows if r["status"] == "ok"} == set(MODELS)
     for row in rows:
         metrics = metrics_of(Path(row["run_dir"]))
         assert row["status"] == metrics["status"]
@@ -69,31 +88,35 @@ def test_leaderboard_rows_are_the_runs_metrics(comparison):
         assert row["error"] == metrics.get("error", "")
         if metrics["status"] == "ok":
             assert row["protocol"] == "lle standard" and row["split"] == "4/2/2"
+            assert all(math.isfinite(float(row[k])) for k in ("test/psnr", "test/ssim", "val/psnr_best"))
     # Sorted by test PSNR, the failed run last with its error.
-    psnr = [float(r["test/psnr"]) for r in rows[:4]]
+    psnr = [float(r["test/psnr"]) for r in rows[:-1]]
     assert psnr == sorted(psnr, reverse=True)
-    assert rows[-1]["status"] == "failed" and "Invalid learning rate" in rows[-1]["error"]
+    assert rows[-1]["status"] == "failed" and BAD_LR.search(rows[-1]["error"])
 
     markdown = (comparison / "report" / "leaderboard.md").read_text()
     table = [line for line in markdown.splitlines() if line.startswith("| ") and not line.startswith("| #")]
-    assert len(table) == 5
+    assert len(table) == len(RUNS)
     for line, row in zip(table, rows):
-        assert row["run"] in line
+        assert row["run"] in line and f"| {row['model']} |" in line
         if row["status"] == "ok":
             assert f"| {float(row['test/psnr']):.2f} | {float(row['test/ssim']):.4f} |" in line
         else:
-            assert "Invalid learning rate" in line
+            assert BAD_LR.search(line)
 
 
 def test_macs_are_counted_on_the_runs_network(comparison):
-    rows = {Path(r["run"]).name: r for r in leaderboard(comparison)}
-    net = lle.models.build("gladnet", global_channels=8, detail_channels=8).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.rand(1, 3, 256, 256))  # a real forward pass; the report counts on the meta device
-    assert int(rows["0_gladnet"]["macs_256"]) == counter.get_total_flops() // 2 > 0
-    assert int(rows["0_gladnet"]["params"]) == sum(p.numel() for p in net.parameters())
-    for name in ("0_gamma", "1_he"):  # pixel operations: no convolution or matrix product to count
-        assert rows[name]["macs_256"] == "0"
+    rows = rows_by_run(comparison)
+    for run, widths in (("lr/0_gladnet", {"global_channels": 8, "detail_channels": 8}), ("models/0_gladnet", {})):
+        net = lle.models.build("gladnet", **widths).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(torch.rand(1, 3, 256, 256))  # a real forward pass; the report counts on the meta device
+        assert int(rows[run]["macs_256"]) == counter.get_total_flops() // 2 > 0, run
+        assert int(rows[run]["params"]) == sum(p.numel() for p in net.parameters())
+    for i, name in enumerate(NETWORKS):
+        assert int(rows[f"models/{i}_{name}"]["macs_256"]) > 0, name
+    for run in ("models/3_gamma", "models/4_he"):  # pixel operations: no convolution or matrix product to count
+        assert rows[run]["macs_256"] == "0"
 
 
 def test_plots_and_page(comparison):
@@ -107,7 +130,7 @@ def test_plots_and_page(comparison):
     for row in leaderboard(comparison):
         assert row["run"] in page
     grids = sorted((report / "grids").glob("*.png"))
-    assert len(grids) == 4  # one per finished run: the failed job never validated
+    assert len(grids) == len(RUNS) - 1  # one per finished run: the failed job never validated
     for grid in grids:
         assert f'src="grids/{grid.name}"' in page and grid.stat().st_size > 0
     for path in comparison.glob("sweeps/*/*/per_image.csv"):  # what the box plot shows
@@ -118,11 +141,11 @@ def test_plots_and_page(comparison):
 def test_report_of_a_single_run_directory(comparison, tmp_path):
     from lle.report import main
 
-    run = comparison / "sweeps" / "classical" / "0_gamma"
+    run = comparison / "sweeps" / "models" / "3_gamma"
     assert main([str(run), "--out", str(tmp_path / "one")]) == 0
     with open(tmp_path / "one" / "leaderboard.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["run"] for r in rows] == ["0_gamma"] and float(rows[0]["test/psnr"]) == metrics_of(run)["test/psnr"]
+    assert [r["run"] for r in rows] == ["3_gamma"] and float(rows[0]["test/psnr"]) == metrics_of(run)["test/psnr"]
     assert main([str(tmp_path / "nothing_here")]) == 2
 
 

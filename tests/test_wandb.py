@@ -58,9 +58,10 @@ def sweep(tmp_path_factory) -> Path:
         for key, value in env.items():
             patch.setenv(key, str(value))
         patch.delenv("WANDB_API_KEY", raising=False)
-        # Job 1 has a learning rate Adam rejects: its W&B run must end as failed, job 0's as finished.
+        # Job 1 asks for crops larger than the photographs: it fails once its W&B run has started, which must
+        # then end as failed; job 0's as finished.
         run_cli([sys.executable, "-m", "lle.train", "-m", "logger=wandb", *TINY_RUN, *TINY_SYNTHETIC,
-                 *SMALL_GLADNET, "model.optimizer.lr=1e-3,-1", f"hydra.sweep.dir={root / 'compare_gladnet'}"],
+                 *SMALL_GLADNET, "data.crop_size=32,4096", f"hydra.sweep.dir={root / 'compare_gladnet'}"],
                 cwd=root)
     return root / "compare_gladnet"
 
@@ -134,3 +135,22 @@ def test_wandb_goes_offline_exactly_when_there_are_no_credentials(api_key, netrc
             monkeypatch.setenv(key, value)
     cfg = compose_config("train", ["logger=wandb"], tmp_path / "run")
     assert cfg.logger.wandb.offline is offline
+
+
+def test_a_resumed_run_logs_into_the_same_wandb_run(sweep, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(sweep / "0_gladnet", run)  # a copy: the sweep's own job keeps exactly one W&B run
+    first_id = offline_run(run).name.rsplit("-", 1)[1]
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "NETRC": str(tmp_path / "no-netrc"),
+           "WANDB_CONFIG_DIR": str(tmp_path / "config"), "WANDB_BASE_URL": "http://127.0.0.1:9"}
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.delenv("WANDB_API_KEY", raising=False)
+        run_cli([sys.executable, "-m", "lle.train", "logger=wandb", *TINY_RUN, *TINY_SYNTHETIC, *SMALL_GLADNET,
+                 "trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={run}"],
+                cwd=tmp_path)
+    runs = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and {r.name.rsplit("-", 1)[1] for r in runs} == {first_id}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -11,6 +12,11 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 # The configs ship inside the package (src/lle/conf links to the repository's conf/). An absolute
 # path works for editable and regular installs alike and needs no __init__.py among the configs.
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
+
+# conf/hydra/launcher/{joblib,submitit_slurm}.yaml extend the plugins' configs of the same name on purpose, so
+# that `hydra/launcher=joblib` gets lle's settings with every plugin option; Hydra warns about that pattern.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/(joblib|submitit_slurm)' is validated against "
+                        r"ConfigStore schema", category=UserWarning)
 
 
 def wandb_credentials_available() -> bool:

@@ -26,6 +26,7 @@ MIN_OPSET = 17
 # Sizes that are not multiples of 8 or of 96, so the traced graph contains each network's padding and
 # resizing for arbitrary sizes rather than a shortcut taken at a convenient size. The check size also holds
 # a multiple of 8 (no padding) and sizes where ONNX's and PyTorch's nearest rounding disagree (45, 200).
+# Between them, Retinex-Net's stride-2 'SAME' convs meet both odd and even sizes (their padding differs).
 TRACE_SIZE = (1, 131, 173)
 CHECK_SIZE = (2, 45, 200)
 
@@ -45,27 +46,76 @@ def _exact_nearest(x: torch.Tensor, size) -> torch.Tensor:
     return x
 
 
+class _TraceableSameConv2d(nn.Module):
+    """A `TFSameConv2d` (shared weights) whose 'SAME' padding is computed with tensor ops.
+
+    `TFSameConv2d` computes its padding with Python's `math.ceil`, which tracing freezes at the example
+    size; for stride 2 the padding depends on the parity of the size (Retinex-Net's RelightNet), so a
+    frozen graph shifts the sampling grid at sizes of the other parity. Under tracing the sizes are traced
+    values, and these tensor ops keep the padding a function of them.
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.conv.kernel_size), reversed(self.conv.stride)):
+            size = torch.as_tensor(size)
+            total = (((size + s - 1) // s - 1) * s + k - size).clamp(min=0)  # (ceil(size/s) - 1)·s + k − size
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.conv.weight, self.conv.bias, self.conv.stride)
+
+
+def _traceable_avg_pool_at_most(x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """ALEN's `_avg_pool_at_most` (kernel min(kernel, side), stride = kernel, floor mode) as crop, reshape
+    and mean, so the kernel, which shrinks on maps smaller than it, stays a function of the traced size
+    (`avg_pool2d` takes its kernel as Python ints, which tracing freezes)."""
+    b, c, h, w = x.shape
+    kh, kw = torch.as_tensor(h).clamp(max=kernel), torch.as_tensor(w).clamp(max=kernel)
+    oh, ow = h // kh, w // kw
+    blocks = x[:, :, : oh * kh, : ow * kw].reshape(b, c, oh, kh, ow, kw)
+    return blocks.mean(dim=(3, 5))
+
+
+def _traceable_same_conv(conv: nn.Conv2d) -> nn.Module:
+    """A traceable equivalent of a `TFSameConv2d`, sharing its weights.
+
+    With stride 1 and an odd kernel 'SAME' is k // 2 on every side for any size: a plain padded conv
+    (one ONNX Conv, no Pad); otherwise the padding is computed from the traced size.
+    """
+    if conv.stride != (1, 1) or not all(k % 2 for k in conv.kernel_size):
+        return _TraceableSameConv2d(conv)
+    plain = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size,
+                      padding=tuple(k // 2 for k in conv.kernel_size), bias=conv.bias is not None)
+    plain.weight, plain.bias = conv.weight, conv.bias
+    return plain
+
+
+def _swap_same_convs(net: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """Replace every `TFSameConv2d` in `net` by `_traceable_same_conv`; returns what to put back."""
+    from lle.models.blocks import TFSameConv2d
+
+    swapped = []
+    for parent in list(net.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, TFSameConv2d):
+                setattr(parent, name, _traceable_same_conv(child))
+                swapped.append((parent, name, child))
+    return swapped
+
+
 @contextlib.contextmanager
 def traceable(net: nn.Module, exact_nearest: bool) -> Iterator[nn.Module]:
     """`net` adapted for tracing with dynamic sizes, computing the same function.
 
-    - GLADNet's TF-'SAME' convolutions compute their padding in Python, which tracing freezes at the
-      example size; with stride 1 and an odd kernel that padding is k // 2 on every side for any size, so
-      those become plain padded convolutions sharing the weights. (Stride-2 ones only see GLADNet's fixed
-      96×96 global input, where frozen padding is right.)
+    - TF-'SAME' convolutions (GLADNet, Retinex-Net) compute their padding with tensor ops.
+    - ALEN's non-local pooling keeps its size-dependent kernel.
     - `exact_nearest` replaces F.interpolate's nearest mode by `_exact_nearest` (for ONNX).
     """
-    from lle.models.gladnet import TFSameConv2d
+    import lle.models.alen
 
-    swapped: list[tuple[nn.Module, str, nn.Module]] = []
-    for parent in list(net.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, TFSameConv2d) and child.stride == (1, 1) and all(k % 2 for k in child.kernel_size):
-                plain = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size,
-                                  padding=tuple(k // 2 for k in child.kernel_size), bias=child.bias is not None)
-                plain.weight, plain.bias = child.weight, child.bias
-                setattr(parent, name, plain)
-                swapped.append((parent, name, child))
     original_interpolate = F.interpolate
 
     def interpolate(input, size=None, scale_factor=None, mode="nearest", *args, **kwargs):
@@ -73,13 +123,23 @@ def traceable(net: nn.Module, exact_nearest: bool) -> Iterator[nn.Module]:
             return _exact_nearest(input, size)
         return original_interpolate(input, size, scale_factor, mode, *args, **kwargs)
 
-    patch = mock.patch.object(F, "interpolate", interpolate) if exact_nearest else contextlib.nullcontext()
-    try:
-        with patch:
+    with contextlib.ExitStack() as patches:
+        patches.enter_context(mock.patch.object(lle.models.alen, "_avg_pool_at_most", _traceable_avg_pool_at_most))
+        if exact_nearest:
+            patches.enter_context(mock.patch.object(F, "interpolate", interpolate))
+        swapped = _swap_same_convs(net)
+        try:
             yield net
-    finally:
-        for parent, name, child in swapped:
-            setattr(parent, name, child)
+        finally:
+            for parent, name, child in swapped:
+                setattr(parent, name, child)
+
+
+def _refuse_untraceable(net: nn.Module) -> None:
+    """Fail with a clear message on steps that tracing cannot capture (instead of an onnxruntime error)."""
+    if getattr(net, "bm3d_sigma", None) is not None:
+        raise ValueError(f"Retinex-Net's BM3D step (bm3d_sigma={net.bm3d_sigma}) runs in NumPy and cannot be part "
+                         f"of an exported graph; export a checkpoint whose model.net.bm3d_sigma is null")
 
 
 def _check(name: str, run, net: nn.Module, inputs: list[torch.Tensor], tolerance: float) -> float:
@@ -106,6 +166,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, in_channels: int = 3, o
         raise ImportError(f"{INSTALL_HINT} ({err})") from err
     if opset < MIN_OPSET:
         raise ValueError(f"opset {opset} is too old: use >= {MIN_OPSET}")
+    _refuse_untraceable(net)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     batch, height, width = TRACE_SIZE
@@ -130,6 +191,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, in_channels: int = 3, o
 def export_torchscript(net: nn.Module, path: str | os.PathLike, in_channels: int = 3,
                        tolerance: float = 1e-4) -> float:
     """Trace `net` to TorchScript (sizes stay dynamic); returns the checked max error."""
+    _refuse_untraceable(net)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     batch, height, width = TRACE_SIZE

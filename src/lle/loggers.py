@@ -72,6 +72,8 @@ def summarize_wandb_runs(loggers: list, result: dict[str, Any]) -> None:
 
 
 def remember_logger_runs(module, loggers: list) -> None:
+    """Store the W&B run id in the checkpoints, so that a resumed run continues the same W&B run. The run is
+    started here (`experiment`): before that, a new run has no id yet (`version` is None)."""
     for logger in loggers:
         if isinstance(logger, pl.loggers.WandbLogger):
-            module.lle_metadata["wandb_run_id"] = logger.version
+            module.lle_metadata["wandb_run_id"] = logger.experiment.id

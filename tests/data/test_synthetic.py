@@ -103,3 +103,34 @@ def test_fuji_tree_needs_libraw_sized_frames(tmp_path):
         write_mini_sid_tree(tmp_path, n_scenes=1, camera="Fuji", size=(120, 120))
     with pytest.raises(ValueError, match="camera"):
         write_mini_sid_tree(tmp_path, camera="Canon")
+
+
+def test_synthetic_datamodule_splits_by_scene_and_repeats_only_evaluation(tmp_path):
+    import torch
+
+    from lle.data.synthetic_lol import SyntheticLowLightDataModule
+
+    def datamodule():
+        dm = SyntheticLowLightDataModule(crop_size=32, num_val=3, num_test=3, eval_crop=48, samples_per_epoch=4,
+                                         batch_size=2, eval_batch_size=3, num_workers=0)
+        dm.setup("fit")
+        dm.setup("test")
+        return dm
+
+    first, second = datamodule(), datamodule()
+    for loader in ("val_dataloader", "test_dataloader"):  # the same samples every time, in every process
+        a, b = next(iter(getattr(first, loader)())), next(iter(getattr(second, loader)()))
+        assert torch.equal(a["input"], b["input"]) and a["name"] == b["name"]
+    assert all("chelsea" in n for n in next(iter(first.val_dataloader()))["name"])
+    assert all("coffee" in n for n in next(iter(first.test_dataloader()))["name"])
+
+    train = first.train_dataloader()
+    epochs = []
+    for epoch in (0, 1):
+        train.sampler.set_epoch(epoch)
+        batch = next(iter(train))
+        assert not any(n.startswith(("val_", "test_")) or "chelsea" in n or "coffee" in n for n in batch["name"])
+        epochs.append(batch["input"])
+    assert not torch.equal(epochs[0], epochs[1])  # fresh crops and degradations every epoch
+    with pytest.raises(ValueError, match="training and an evaluation split"):
+        SyntheticLowLightDataModule(train_images=("coffee",), test_images=("coffee",))

@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn as nn
+from hydra.utils import instantiate
 from kornia.color import rgb_to_ycbcr
 from skimage import data
 
 import lle.models
+from conftest import compose_config
+from lle.eval import evaluate
+from lle.models.adapters import PackedRawDevelopment
 from lle.models.classical import CLAHE, LIME, Dong2011, Gamma, HistogramEqualization, min_filter
 
 CONFIGS = {
@@ -223,3 +228,37 @@ def test_lime_options():
         LIME(refine="optimisation")
     net = lle.models.build("lime", gamma=0.6, refine="none")
     assert net.gamma == 0.6 and net.refine == "none"
+
+
+# --- Packed RAW data ----------------------------------------------------------------------------------------
+
+
+def test_development_averages_each_colour_and_upsamples():
+    bayer = torch.tensor([0.2, 0.4, 0.8, 0.6]).view(1, 4, 1, 1).expand(1, 4, 3, 5)  # R, G, B, G
+    out = PackedRawDevelopment(nn.Identity(), in_channels=4, upscale=2)(bayer)
+    torch.testing.assert_close(out, torch.tensor([0.2, 0.5, 0.8]).view(1, 3, 1, 1).expand(1, 3, 6, 10))
+    xtrans = torch.arange(9.0).div(10).view(1, 9, 1, 1).expand(1, 9, 2, 2)  # R 0/3, B 2/4, G 1 and 5-8
+    out = PackedRawDevelopment(nn.Identity(), in_channels=9, upscale=3)(xtrans)
+    torch.testing.assert_close(out, torch.tensor([0.15, 0.54, 0.3]).view(1, 3, 1, 1).expand(1, 3, 6, 6))
+    with pytest.raises(ValueError, match="no packed RAW layout with 5 channels"):
+        PackedRawDevelopment(nn.Identity(), in_channels=5, upscale=2)
+
+
+@pytest.mark.parametrize("dataset,channels,upscale", [("synthetic_raw", 4, 2), ("synthetic_raw_fuji", 9, 3)])
+def test_baseline_on_packed_raw_follows_the_data_config(name, dataset, channels, upscale, tmp_path):
+    module = instantiate(compose_config("train", [f"model={name}", f"data={dataset}"], tmp_path).model, loss=None)
+    assert isinstance(module.net, PackedRawDevelopment) and not module.trainable
+    assert sum(p.numel() for p in module.parameters()) == 0 and "to_rgb" not in module.state_dict()
+    packed = torch.rand(2, channels, 10, 14, generator=torch.Generator().manual_seed(0)) * 0.3
+    out = module(packed)
+    assert out.shape == (2, 3, 10 * upscale, 14 * upscale)
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    srgb = instantiate(compose_config("train", [f"model={name}", "data=synthetic"], tmp_path).model, loss=None)
+    assert type(srgb.net) is CONFIGS[name]  # sRGB data: the method itself, no adapter
+
+
+def test_lle_eval_of_a_baseline_on_raw_data(name, tmp_path):
+    tiny_raw = ["data=synthetic_raw", "data.num_scenes=6", "data.image_size=[96,144]", "data.eval_patch_size=32"]
+    result = evaluate(compose_config("eval", ["trainer=cpu", f"model={name}", *tiny_raw], tmp_path))
+    assert result["status"] == "ok" and result["choice/data"] == "synthetic_raw"
+    assert 0 < result["test/psnr"] < 60 and 0 < result["test/ssim"] <= 1

@@ -63,9 +63,7 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         suffix = path.suffix.lower()
         if suffix in (".tif", ".tiff"):
-            import tifffile
-
-            image = tifffile.imread(path)
+            image = _read_tiff(path)
         elif suffix == ".png" and _png_is_16bit_colour(path):
             image = _read_png16(path)
         else:
@@ -77,6 +75,18 @@ def read_image(path: str | Path) -> np.ndarray:
     if image.dtype not in (np.uint8, np.uint16):
         raise ImageReadError(f"{path}: expected 8- or 16-bit integer pixels, got {image.dtype}")
     return _as_three_channels(image, path)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    """The first image of a TIFF, samples last (planar RGB files store them first)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        image, axes = series.asarray(), series.axes
+    if axes.startswith("S") and image.ndim == 3:  # planar configuration: S×Y×X
+        image = np.moveaxis(image, 0, -1)
+    return image
 
 
 def to_float_tensor(image: np.ndarray) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Running an sRGB network on packed RAW data: a non-original adaptation, labelled as such.
+"""Running an sRGB method on packed RAW data: non-original adaptations, labelled as such.
 
 Networks published for sRGB images (GLADNet, MIRNet) take 3 channels and return an image of the same
 size; packed RAW data (SID) gives 4 (Bayer) or 9 (X-Trans) channels at 1/2 or 1/3 of the target's
@@ -6,12 +6,23 @@ resolution. `PackedRawAdapter` maps the packed channels to 3 with a learned 1×1
 network at the packed resolution, and upsamples its output with SID's own head (a convolution to
 3·s² channels and a pixel shuffle by s). ABSGN and ALEN adapt natively through their constructor
 arguments and need no adapter.
+
+The classical baselines have nothing to learn, so `PackedRawDevelopment` develops the packed data with a
+fixed, plain recipe before the method runs: the mean of each colour's channels, then bilinear upsampling to
+the target's resolution.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+
+# Colour (0 R, 1 G, 2 B) of each packed channel, in the order lle.data.raw writes them.
+PACKED_CHANNEL_COLOURS = {
+    4: (0, 1, 2, 1),                  # pack_bayer, SID's order: R, G (R row), B, G (B row)
+    9: (0, 1, 2, 0, 2, 1, 1, 1, 1),   # pack_xtrans, the official Fuji order: R 0/3, B 2/4, G 1 and 5–8
+}
 
 
 class PackedRawAdapter(nn.Module):
@@ -26,8 +37,47 @@ class PackedRawAdapter(nn.Module):
         return self.head(self.net(self.to_rgb(x)))
 
 
-def adapt_to_input(net: nn.Module, in_channels: int = 3, upscale: int = 1) -> nn.Module:
-    """`net` itself for sRGB data (3 channels, output at the input's size), else `net` in a `PackedRawAdapter`."""
+def colour_averaging_weight(in_channels: int) -> torch.Tensor:
+    """3×`in_channels`×1×1 convolution weight that averages the packed channels of each colour."""
+    if in_channels not in PACKED_CHANNEL_COLOURS:
+        raise ValueError(f"no packed RAW layout with {in_channels} channels; known: "
+                         f"{sorted(PACKED_CHANNEL_COLOURS)} (Bayer, X-Trans)")
+    member = F.one_hot(torch.tensor(PACKED_CHANNEL_COLOURS[in_channels]), 3).T.float()  # colour × channel
+    return (member / member.sum(dim=1, keepdim=True))[..., None, None]
+
+
+class PackedRawDevelopment(nn.Module):
+    """`net` on packed RAW data developed by a fixed recipe: per-colour channel means (RGGB → RGB averages the
+    two greens), bilinear upsampling by `upscale`.
+
+    Nothing is learned and nothing else is done: no white balance, colour matrix or tone curve, so the
+    colours are the sensor's (typically greenish), and the input is the exposure-amplified linear signal.
+    """
+
+    def __init__(self, net: nn.Module, in_channels: int, upscale: int):
+        super().__init__()
+        self.net = net
+        self.upscale = upscale
+        # Not saved in checkpoints: it is a function of in_channels, not a learned state.
+        self.register_buffer("to_rgb", colour_averaging_weight(in_channels), persistent=False)
+        self.size_multiple = getattr(net, "size_multiple", 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rgb = F.conv2d(x, self.to_rgb.to(x.dtype))
+        if self.upscale != 1:
+            rgb = F.interpolate(rgb, scale_factor=self.upscale, mode="bilinear", align_corners=False)
+        return self.net(rgb)
+
+
+ADAPTERS = {"learned": PackedRawAdapter, "development": PackedRawDevelopment}
+
+
+def adapt_to_input(net: nn.Module, in_channels: int = 3, upscale: int = 1, kind: str = "learned") -> nn.Module:
+    """`net` itself for sRGB data (3 channels, output at the input's size), else `net` in the adapter named by
+    `kind`: "learned" (`PackedRawAdapter`, for networks) or "development" (`PackedRawDevelopment`, for methods
+    with nothing to train)."""
+    if kind not in ADAPTERS:
+        raise ValueError(f"input adapter kind must be one of {sorted(ADAPTERS)}, got {kind!r}")
     if in_channels == 3 and upscale == 1:
         return net
-    return PackedRawAdapter(net, in_channels, upscale)
+    return ADAPTERS[kind](net, in_channels, upscale)

@@ -4,7 +4,8 @@ They follow the network contract (B×3×H×W in [0, 1] in, B×3×H×W out, any H
 same evaluation code runs them and the trained networks. Unlike a network, each returns its output clamped
 to [0, 1]: the methods define the enhanced *image*, and the colour conversions and divisions overshoot.
 Everything is batched; per-image statistics (atmospheric light, mean luminance, histograms) are computed
-per image, so a batch gives the same result as its images one at a time.
+per image, so a batch gives the same result as its images one at a time. On packed RAW data the model configs
+run them behind `lle.models.adapters.PackedRawDevelopment` (a fixed, non-original development to RGB).
 """
 
 from __future__ import annotations

@@ -33,9 +33,10 @@ class EnhancementModule(pl.LightningModule):
             `lle.complexity.prefers_channels_last` says it is faster, as lle-enhance does; the layout changes
             rounding only (float32 sums in another order).
         batch_transforms: callables `t(batch, epoch) -> batch` applied to training batches (e.g. MixUp).
-        input_adapter: `{in_channels, upscale}` of the data; for packed RAW data an sRGB network is wrapped
-            in `lle.models.adapters.PackedRawAdapter` (a non-original adaptation). Model configs fill it
-            from the data config by interpolation.
+        input_adapter: `{in_channels, upscale, kind}` of the data; for packed RAW data an sRGB method is
+            wrapped in `lle.models.adapters.PackedRawAdapter` (kind "learned", the default, for networks) or
+            `PackedRawDevelopment` (kind "development", for classical methods): non-original adaptations.
+            Model configs fill it from the data config by interpolation.
 
     Logged keys: `train/loss`, `val/psnr`, `val/ssim`, `val/psnr_best`, `test/psnr`, `test/ssim` (+ GT-mean).
     """

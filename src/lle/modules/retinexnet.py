@@ -1,28 +1,45 @@
 """Retinex-Net's two-stage training (Wei et al., BMVC 2018; shared/specs/retinexnet.md §3.3–3.4).
 
 Stage 1 trains DecomNet on low/normal pairs with the decomposition loss; stage 2 freezes it and trains
-RelightNet with the relighting loss. Both stages run in one `lle-train` run: the stage follows from the
-epoch, so a resumed run continues in the right stage and never retrains stage 1. Each stage has its
-own Adam optimizer, with lr 1e-3 for its first `lr_decay_epoch` epochs and 1e-4 after (official).
+RelightNet with the relighting loss. Both stages run in one `lle-train` run: the stage-1 length is fixed
+when training first starts and kept in the checkpoint, so a resumed run (even with another
+`trainer.max_epochs`) keeps its stage boundary and never retrains stage 1. Each stage has its own Adam
+optimizer, with lr 1e-3 for its first `lr_decay_epoch` epochs and 1e-4 after (official).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities import rank_zero_warn
 
 from lle.modules.enhancement import EnhancementModule
 from lle.modules.retinex_losses import decom_loss, relight_loss
+
+STAGE1_EPOCHS_KEY = "retinexnet_stage1_epochs"  # the stage boundary a run started with, in its checkpoints
+
+
+@contextlib.contextmanager
+def bm3d_disabled(net: torch.nn.Module) -> Iterator[None]:
+    """`net` (a RetinexNet) without its test-time BM3D step, e.g. for validation."""
+    sigma, net.bm3d_sigma = net.bm3d_sigma, None
+    try:
+        yield
+    finally:
+        net.bm3d_sigma = sigma
 
 
 class RetinexNetModule(EnhancementModule):
     """Args:
         net: `lle.models.retinexnet.RetinexNet`.
-        decom_epochs: stage-1 epochs; None gives half of `trainer.max_epochs` (the official 100 of 200).
-            The remaining epochs are stage 2.
+        decom_epochs: stage-1 epochs; None gives half of `trainer.max_epochs` (the official 100 of 200),
+            which needs a finite max_epochs. The remaining epochs are stage 2. Fixed when training first
+            starts: a resumed run keeps the boundary stored in its checkpoint.
         lr, lr_decay_epoch, lr_after: the per-stage step schedule.
         decom_loss / relight_loss: keyword arguments of `lle.modules.retinex_losses.decom_loss` / `relight_loss`.
         decom_checkpoint: an lle Retinex-Net checkpoint whose DecomNet is loaded; training then starts at
@@ -31,6 +48,8 @@ class RetinexNetModule(EnhancementModule):
 
     Validation PSNR measures the enhanced output S = R·Î, which only means something once RelightNet is
     trained: during stage 1 `val/psnr` is logged as −inf, so the best checkpoint always comes from stage 2.
+    The optional BM3D step (`net.bm3d_sigma`) runs at test and predict time only: validation, which
+    selects the checkpoint, measures the network itself.
     """
 
     def __init__(self, net: torch.nn.Module, decom_epochs: int | None = None, lr: float = 1e-3,
@@ -51,6 +70,7 @@ class RetinexNetModule(EnhancementModule):
         self.decom_checkpoint = decom_checkpoint
         if decom_checkpoint:
             self.decom_epochs = 0  # DecomNet comes trained: every epoch relights
+        self.stage1_epochs: int | None = None  # fixed in on_train_start, or restored from a checkpoint
 
     def setup(self, stage: str) -> None:
         # Loaded when training starts (not when a module is rebuilt from a checkpoint's config); a resumed
@@ -63,21 +83,40 @@ class RetinexNetModule(EnhancementModule):
             self.net.decom.load_state_dict(decom_state)
 
     # --- stages ---------------------------------------------------------------------------------
-    @property
-    def stage1_epochs(self) -> int:
+    def _stage1_epochs_from_config(self) -> int:
         if self.decom_epochs is not None:
             return self.decom_epochs
-        return max(int(self.trainer.max_epochs or 2) // 2, 1)
+        max_epochs = self.trainer.max_epochs
+        if max_epochs is None or max_epochs < 0:
+            raise ValueError(f"model.decom_epochs is null, so stage 1 would last half of trainer.max_epochs, but "
+                             f"trainer.max_epochs={max_epochs}: set model.decom_epochs (official: 100)")
+        return max(max_epochs // 2, 1)
+
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        if self.stage1_epochs is None:
+            self.stage1_epochs = self._stage1_epochs_from_config()
+        elif self.decom_epochs is not None and self.decom_epochs != self.stage1_epochs:
+            rank_zero_warn(f"the resumed run keeps its stage 1 of {self.stage1_epochs} epochs; "
+                           f"model.decom_epochs={self.decom_epochs} is ignored")
 
     @property
     def stage(self) -> int:
+        """1 while DecomNet trains, 2 after; 2 outside training, where the network is used as it is."""
+        if self._trainer is None or self.trainer.state.fn != TrainerFn.FITTING or self.stage1_epochs is None:
+            return 2
         return 1 if self.current_epoch < self.stage1_epochs else 2
+
+    def stage_learning_rate(self, stage_epoch: int) -> float:
+        """The official step schedule, restarted in each stage: `lr`, then `lr_after` from `lr_decay_epoch`."""
+        return self.lr if stage_epoch < self.lr_decay_epoch else self.lr_after
 
     def on_train_epoch_start(self) -> None:
         stage_epoch = self.current_epoch - (0 if self.stage == 1 else self.stage1_epochs)
-        lr = self.lr if stage_epoch < self.lr_decay_epoch else self.lr_after
+        lr = self.stage_learning_rate(stage_epoch)
         for group in self.optimizers()[self.stage - 1].param_groups:
             group["lr"] = lr
+        self.log("train/lr", lr, on_step=False, on_epoch=True)
         self.net.decom.train(self.stage == 1)  # frozen in stage 2
 
     def configure_optimizers(self):
@@ -111,7 +150,8 @@ class RetinexNetModule(EnhancementModule):
 
     # --- evaluation -----------------------------------------------------------------------------
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
-        out = self.net.decompose_and_relight(batch["input"])
+        with bm3d_disabled(self.net):  # BM3D takes seconds per image and is not what training optimises
+            out = self.net.decompose_and_relight(batch["input"])
         r_high, i_high = self.net.decom(batch["target"])
         self._update_metrics(out.enhanced, batch["target"], self.val_metrics)
         visuals = {"R_low": out.reflectance, "I_low": out.illumination, "I_hat": out.relit_illumination,
@@ -129,4 +169,10 @@ class RetinexNetModule(EnhancementModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["retinexnet_stage"] = self.stage if self._trainer is not None else 2
+        checkpoint["retinexnet_stage"] = self.stage
+        checkpoint[STAGE1_EPOCHS_KEY] = self.stage1_epochs
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        # Checkpoints from before the boundary was stored leave it to on_train_start.
+        self.stage1_epochs = checkpoint.get(STAGE1_EPOCHS_KEY, self.stage1_epochs)
