@@ -66,3 +66,20 @@ def test_step_factors_schedule_gives_each_decay_its_own_factor():
         opt.step()
         sched.step()
     assert lrs == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5, 2e-6, 2e-6, 1e-6])
+
+
+def test_warmup_cosine_rises_linearly_then_anneals_to_the_floor():
+    from lle.schedules import warmup_cosine
+
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=2e-4)
+    sched = warmup_cosine(opt, warmup_steps=4, total_steps=14, min_lr=1e-6)
+    lrs = []
+    for _ in range(16):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:4] == pytest.approx([5e-5, 1e-4, 1.5e-4, 2e-4])          # (step + 1) / warm-up steps
+    assert lrs[4] == pytest.approx(2e-4)                                 # the cosine starts at the base lr
+    assert lrs[9] == pytest.approx(1e-6 + (2e-4 - 1e-6) * 0.5)          # half-way through the cosine
+    assert lrs[14:] == pytest.approx([1e-6, 1e-6])                       # then stays at min_lr
+    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
