@@ -1,6 +1,6 @@
 #!/bin/bash
 # Every full-size benchmark in docs/benchmarks.md, one after another so that no two share the cores.
-#   bash benchmarks/run_all.sh [OUT_DIR]      # default: benchmarks/results/<date>-<host>; ≈ 50 min on 2 CPU cores
+#   bash benchmarks/run_all.sh [OUT_DIR]      # default: benchmarks/results/<date>-<host>; ≈ 2.5 h on 2 CPU cores
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-$here/results/$(date +%F)-$(hostname -s)}
@@ -17,5 +17,11 @@ step memory;     $py "$here/forward_memory.py" --model mirnet --size 400 600    
                  $py "$here/tiled_enhance_memory.py"                                  > "$out/tiled_enhance.txt" 2>&1
                  $py "$here/tiled_enhance_memory.py" --size 1424 2128                 >> "$out/tiled_enhance.txt" 2>&1
                  $py "$here/tiled_enhance_memory.py" --size 1424 2128 --tile 0        >> "$out/tiled_enhance.txt" 2>&1
+                 # every network on a 12-megapixel image (MIRNet, MIRNet-v2 and ABSGN take 15-45 min each)
+                 for model in retinexnet absgn mirnet_v2 mirnet; do
+                 $py "$here/tiled_enhance_memory.py" --model $model                   >> "$out/tiled_enhance.txt" 2>&1
+                 done
+                 $py "$here/tiled_enhance_memory.py" --model alen --set srgb_input=true in_channels=3 >> "$out/tiled_enhance.txt" 2>&1
+                 $py "$here/tiled_enhance_memory.py" --images 10 --size 1424 2128     >> "$out/tiled_enhance.txt" 2>&1
 step classical;  $py "$here/classical_speed.py"                                       > "$out/classical.txt" 2>&1
 step done
