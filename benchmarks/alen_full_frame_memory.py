@@ -36,8 +36,14 @@ def attention_shapes(h: int, w: int) -> list[tuple[int, int]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, nargs=2, default=(1424, 2128), metavar=("H", "W"),
-                        help="packed raw size (a Sony frame is 2848×4256, packed 1424×2128)")
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(1424, 2128),
+        metavar=("H", "W"),
+        help="packed raw size (a Sony frame is 2848×4256, packed 1424×2128)",
+    )
     parser.add_argument("--chunk", type=chunk_arg, default=4096, help="attention_chunk; 'none' for the full matrix")
     parser.add_argument("--downsample", choices=("isl", "maxpool"), default="isl")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -53,14 +59,15 @@ def main() -> None:
     before, after, seconds = result["before_mib"], result["peak_mib"], result["seconds"]
     assert result["output"] == (1, 3, 2 * h, 2 * w)
 
-    print(f"model            ALEN, downsample={args.downsample}, attention_chunk={args.chunk} "
-          f"({params:,} parameters)")
+    print(f"model            ALEN, downsample={args.downsample}, attention_chunk={args.chunk} ({params:,} parameters)")
     print(f"input            1×4×{h}×{w} packed, float32, torch.inference_mode() → 1×3×{2 * h}×{2 * w}")
     print(f"machine          {platform.machine()}, torch {torch.__version__}, {args.threads} threads")
     for level, (queries, keys) in enumerate(attention_shapes(h, w), start=1):
         rows = queries if args.chunk is None else min(args.chunk, queries)
-        print(f"enc{level} attention   {queries:,} queries × {keys:,} keys: full {queries * keys * 4 / 2**20:,.0f} MiB, "
-              f"per chunk {rows * keys * 4 / 2**20:,.0f} MiB")
+        print(
+            f"enc{level} attention   {queries:,} queries × {keys:,} keys: full {queries * keys * 4 / 2**20:,.0f} MiB, "
+            f"per chunk {rows * keys * 4 / 2**20:,.0f} MiB"
+        )
     print(f"peak RSS before  {before:,.0f} MiB (interpreter, torch, weights, input)")
     print(f"peak RSS         {after:,.0f} MiB (+{after - before:,.0f} MiB for the forward pass)")
     print(f"forward time     {seconds:.1f} s (one run, no warm-up)")

@@ -30,8 +30,10 @@ def main() -> None:
 
     rgb = data.coffee().astype(np.float32) / 255.0
     x = torch.from_numpy((rgb**2.2) * 0.15).permute(2, 0, 1)[None].contiguous()
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
-          f"input {tuple(x.shape)}")
+    print(
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads, "
+        f"input {tuple(x.shape)}"
+    )
     for name in args.models:
         net = lle.models.build(name).eval()
         times = []

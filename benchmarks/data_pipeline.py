@@ -69,10 +69,14 @@ def loader_rate(datamodule, batches: int, skip: int) -> dict:
             if len(stamps) >= batches + skip + 1:
                 break
         epoch += 1
-    intervals = [b - a for a, b in zip(stamps[skip:], stamps[skip + 1:])]
+    intervals = [b - a for a, b in zip(stamps[skip:], stamps[skip + 1 :])]
     rate = len(intervals) / (stamps[-1] - stamps[skip])
-    return {"batches_per_s": rate, "pairs_per_s": rate * datamodule.batch_size,
-            "median_batch_ms": statistics.median(intervals) * 1e3, "first_batch_s": stamps[0] - started}
+    return {
+        "batches_per_s": rate,
+        "pairs_per_s": rate * datamodule.batch_size,
+        "median_batch_ms": statistics.median(intervals) * 1e3,
+        "first_batch_s": stamps[0] - started,
+    }
 
 
 def dataset_rate(dataset, n: int) -> float:
@@ -88,7 +92,10 @@ def gladnet_rate(patch: int, batch: int, steps: int) -> dict:
     torch.manual_seed(0)
     module = build_module("gladnet", 3)
     generator = torch.Generator().manual_seed(0)
-    x, y = torch.rand(batch, 3, patch, patch, generator=generator) * 0.2, torch.rand(batch, 3, patch, patch, generator=generator)
+    x, y = (
+        torch.rand(batch, 3, patch, patch, generator=generator) * 0.2,
+        torch.rand(batch, 3, patch, patch, generator=generator),
+    )
     timing = time_calls(training_step(module, x, y, bf16=False), warmup=1, repeats=steps, budget_s=600)
     return {"batches_per_s": 1 / timing["median_s"], "step_s": timing["median_s"], "steps": timing["n"]}
 
@@ -119,21 +126,38 @@ def main() -> None:
     from lle.data.synthetic_lol import SyntheticLowLightDataModule
 
     machine = machine_info()
-    result: dict = {"batch": args.batch, "synthetic_crop": args.synthetic_crop, "folder_crop": args.folder_crop,
-                    "image_size": list(args.image_size), "pairs": args.pairs, "loaders": []}
+    result: dict = {
+        "batch": args.batch,
+        "synthetic_crop": args.synthetic_crop,
+        "folder_crop": args.folder_crop,
+        "image_size": list(args.image_size),
+        "pairs": args.pairs,
+        "loaders": [],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         root = write_folder_tree(Path(tmp) / "LOL", args.pairs + 4, 2, tuple(args.image_size))
         result["tree_write_s"] = time.perf_counter() - started
-        folder_layout = [dict(train_low="our485/low", train_high="our485/high", test_low="eval15/low",
-                              test_high="eval15/high")]
+        folder_layout = [
+            dict(train_low="our485/low", train_high="our485/high", test_low="eval15/low", test_high="eval15/high")
+        ]
         modules = {}
         for num_workers in workers:
-            synthetic = SyntheticLowLightDataModule(crop_size=args.synthetic_crop, batch_size=args.batch,
-                                                    num_workers=num_workers, samples_per_epoch=args.batch * 16)
+            synthetic = SyntheticLowLightDataModule(
+                crop_size=args.synthetic_crop,
+                batch_size=args.batch,
+                num_workers=num_workers,
+                samples_per_epoch=args.batch * 16,
+            )
             synthetic.setup("fit")
-            folder = PairedImageDataModule(root=str(root), layouts=folder_layout, num_val=4, crop_size=args.folder_crop,
-                                           batch_size=args.batch, num_workers=num_workers)
+            folder = PairedImageDataModule(
+                root=str(root),
+                layouts=folder_layout,
+                num_val=4,
+                crop_size=args.folder_crop,
+                batch_size=args.batch,
+                num_workers=num_workers,
+            )
             started = time.perf_counter()
             folder.setup("fit")
             result["folder_decode_pairs_per_s"] = (args.pairs + 4) / (time.perf_counter() - started)  # train + val
@@ -145,21 +169,35 @@ def main() -> None:
             for (data, num_workers), module in modules.items():
                 rounds[(data, num_workers)].append(loader_rate(module, args.batches, skip))
                 entry = rounds[(data, num_workers)][-1]
-                print(f"  round {round_index + 1}: {data:9s} workers {num_workers}: {entry['batches_per_s']:8.2f} "
-                      f"batches/s  {entry['pairs_per_s']:8.1f} pairs/s", flush=True)
+                print(
+                    f"  round {round_index + 1}: {data:9s} workers {num_workers}: {entry['batches_per_s']:8.2f} "
+                    f"batches/s  {entry['pairs_per_s']:8.1f} pairs/s",
+                    flush=True,
+                )
         for (data, num_workers), measured in rounds.items():
             median = sorted(measured, key=lambda m: m["batches_per_s"])[(len(measured) - 1) // 2]
             crop = args.synthetic_crop if data == "synthetic" else args.folder_crop
-            result["loaders"].append({"data": data, "crop": crop, "workers": num_workers, **median,
-                                      "rounds_batches_per_s": [m["batches_per_s"] for m in measured]})
+            result["loaders"].append(
+                {
+                    "data": data,
+                    "crop": crop,
+                    "workers": num_workers,
+                    **median,
+                    "rounds_batches_per_s": [m["batches_per_s"] for m in measured],
+                }
+            )
         result["folder_dataset_pairs_per_s"] = statistics.median(
-            dataset_rate(modules[("folder", workers[0])].train_set, 50 if args.quick else 500) for _ in range(3))
+            dataset_rate(modules[("folder", workers[0])].train_set, 50 if args.quick else 500) for _ in range(3)
+        )
 
     result["gladnet"] = {}
     for crop in sorted({args.synthetic_crop, args.folder_crop}):
         result["gladnet"][str(crop)] = gladnet_rate(crop, args.batch, args.train_steps)
-        print(f"  GLADNet training at {crop}×{crop}, batch {args.batch}: "
-              f"{result['gladnet'][str(crop)]['step_s']:.2f} s/step", flush=True)
+        print(
+            f"  GLADNet training at {crop}×{crop}, batch {args.batch}: "
+            f"{result['gladnet'][str(crop)]['step_s']:.2f} s/step",
+            flush=True,
+        )
     for entry in result["loaders"]:
         entry["ratio_to_gladnet"] = entry["batches_per_s"] / result["gladnet"][str(entry["crop"])]["batches_per_s"]
     folder_pairs = [e["pairs_per_s"] for e in result["loaders"] if e["data"] == "folder"]
@@ -168,14 +206,22 @@ def main() -> None:
         "folder_pairs_per_s_at_least_300": max(folder_pairs + [result["folder_dataset_pairs_per_s"]]) >= 300,
     }
 
-    print(f"\n{machine['cpu']}, {machine['cpu_cores']} cores, {args.threads} threads, torch {machine['torch']}, "
-          f"load {machine['load_average']} → {load_average()}")
-    print(f"{'data':10s} {'crop':>5s} {'workers':>8s} {'batches/s':>10s} {'pairs/s':>9s} {'× GLADNet':>10s} {'1st batch s':>12s}")
+    print(
+        f"\n{machine['cpu']}, {machine['cpu_cores']} cores, {args.threads} threads, torch {machine['torch']}, "
+        f"load {machine['load_average']} → {load_average()}"
+    )
+    print(
+        f"{'data':10s} {'crop':>5s} {'workers':>8s} {'batches/s':>10s} {'pairs/s':>9s} {'× GLADNet':>10s} {'1st batch s':>12s}"
+    )
     for e in result["loaders"]:
-        print(f"{e['data']:10s} {e['crop']:5d} {e['workers']:8d} {e['batches_per_s']:10.2f} {e['pairs_per_s']:9.1f} "
-              f"{e['ratio_to_gladnet']:10.1f} {e['first_batch_s']:12.2f}")
-    print(f"folder dataset in-process: {result['folder_dataset_pairs_per_s']:.0f} pairs/s at {args.folder_crop}² crops; "
-          f"decoding at setup: {result['folder_decode_pairs_per_s']:.1f} pairs/s")
+        print(
+            f"{e['data']:10s} {e['crop']:5d} {e['workers']:8d} {e['batches_per_s']:10.2f} {e['pairs_per_s']:9.1f} "
+            f"{e['ratio_to_gladnet']:10.1f} {e['first_batch_s']:12.2f}"
+        )
+    print(
+        f"folder dataset in-process: {result['folder_dataset_pairs_per_s']:.0f} pairs/s at {args.folder_crop}² crops; "
+        f"decoding at setup: {result['folder_decode_pairs_per_s']:.1f} pairs/s"
+    )
     summary = {"machine": {**machine, "load_average_end": load_average(), "threads": args.threads}, **result}
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2))

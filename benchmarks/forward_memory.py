@@ -59,8 +59,10 @@ def main() -> None:
     print(f"input            {tuple(x.shape)} float32, torch.inference_mode() → {result['output']}")
     print(f"machine          {platform.machine()}, torch {torch.__version__}, {args.threads} threads")
     print(f"peak RSS before  {result['before_mib']:,.0f} MiB (interpreter, torch, weights, input)")
-    print(f"peak RSS         {result['peak_mib']:,.0f} MiB (+{result['peak_mib'] - result['before_mib']:,.0f} MiB "
-          f"for the forward pass)")
+    print(
+        f"peak RSS         {result['peak_mib']:,.0f} MiB (+{result['peak_mib'] - result['before_mib']:,.0f} MiB "
+        f"for the forward pass)"
+    )
     print(f"forward time     {result['seconds']:.1f} s (one run, no warm-up)")
 
 

@@ -78,8 +78,13 @@ def compose_train_config(model: str, output_dir: Path, net_overrides: dict):
 
     register_resolvers()
     GlobalHydra.instance().clear()
-    overrides = [f"model={model}", "trainer=cpu" if not torch.cuda.is_available() else "trainer=gpu",
-                 "logger=csv", f"paths.output_dir={output_dir}", *[f"model.net.{k}={v}" for k, v in net_overrides.items()]]
+    overrides = [
+        f"model={model}",
+        "trainer=cpu" if not torch.cuda.is_available() else "trainer=gpu",
+        "logger=csv",
+        f"paths.output_dir={output_dir}",
+        *[f"model.net.{k}={v}" for k, v in net_overrides.items()],
+    ]
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     GlobalHydra.instance().clear()
@@ -87,7 +92,7 @@ def compose_train_config(model: str, output_dir: Path, net_overrides: dict):
 
 
 def step_times(stamps: list[float], warmup: int) -> list[float]:
-    return [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1:])]
+    return [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1 :])]
 
 
 def run_plain(module, loader: DataLoader, device: torch.device) -> list[float]:
@@ -113,17 +118,25 @@ def run_plain(module, loader: DataLoader, device: torch.device) -> list[float]:
 def run_lightning(module, loader: DataLoader, cfg, steps: int, with_callbacks: bool, output_dir: Path) -> list[float]:
     from hydra.utils import instantiate
 
-    from lle.tasks import instantiate_group
+    from lle.runs.task import instantiate_group
 
     timer = StepStarts()
     callbacks = [timer]
     if with_callbacks:
         callbacks += instantiate_group(cfg.callbacks)
     trainer = instantiate(
-        cfg.trainer, max_steps=steps, max_epochs=1, limit_val_batches=0, num_sanity_val_steps=0,
-        enable_progress_bar=with_callbacks, enable_checkpointing=with_callbacks,
-        enable_model_summary=with_callbacks, callbacks=callbacks,
-        logger=instantiate_group(cfg.logger) or False, default_root_dir=str(output_dir))
+        cfg.trainer,
+        max_steps=steps,
+        max_epochs=1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        enable_progress_bar=with_callbacks,
+        enable_checkpointing=with_callbacks,
+        enable_model_summary=with_callbacks,
+        callbacks=callbacks,
+        logger=instantiate_group(cfg.logger) or False,
+        default_root_dir=str(output_dir),
+    )
     trainer.fit(module, train_dataloaders=loader)
     return timer.stamps
 
@@ -134,8 +147,13 @@ def measure(workload: str, model: str, steps: int, warmup: int, rounds: int) -> 
     spec = WORKLOADS[workload]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     total = warmup + steps + 1  # the last step's length is not known: one extra step closes it
-    loader = DataLoader(InMemoryPairs(total * spec["batch"], pool=4 * spec["batch"], patch=spec["patch"]),
-                        batch_size=spec["batch"], shuffle=False, num_workers=0, drop_last=True)
+    loader = DataLoader(
+        InMemoryPairs(total * spec["batch"], pool=4 * spec["batch"], patch=spec["patch"]),
+        batch_size=spec["batch"],
+        shuffle=False,
+        num_workers=0,
+        drop_last=True,
+    )
     names = ("plain", "lightning", "lightning+callbacks")
     per_round: dict[str, list[float]] = {name: [] for name in names}  # median step time of each run
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,17 +169,26 @@ def measure(workload: str, model: str, steps: int, warmup: int, rounds: int) -> 
                 else:
                     stamps = run_lightning(module, loader, cfg, total, name.endswith("callbacks"), run_dir)
                 per_round[name].append(statistics.median(step_times(stamps, warmup)))
-                print(f"  {workload} round {round_index + 1}/{rounds} {name:20s} {per_round[name][-1] * 1e3:9.2f} ms/step",
-                      flush=True)
+                print(
+                    f"  {workload} round {round_index + 1}/{rounds} {name:20s} {per_round[name][-1] * 1e3:9.2f} ms/step",
+                    flush=True,
+                )
     # Ratios within a round, then their median: load that drifts between rounds cancels out.
     ratio = {name: statistics.median(a / b for a, b in zip(per_round[name], per_round["plain"])) for name in names[1:]}
     medians = {name: statistics.median(values) for name, values in per_round.items()}
     return {
-        "workload": workload, "model": model, "patch": spec["patch"], "batch": spec["batch"], "net": spec["net"],
-        "steps_per_run": steps, "warmup": warmup, "rounds": rounds,
+        "workload": workload,
+        "model": model,
+        "patch": spec["patch"],
+        "batch": spec["batch"],
+        "net": spec["net"],
+        "steps_per_run": steps,
+        "warmup": warmup,
+        "rounds": rounds,
         "median_ms": {k: v * 1e3 for k, v in medians.items()},
         "per_round_ms": {k: [v * 1e3 for v in values] for k, values in per_round.items()},
-        "ratio_lightning": ratio["lightning"], "ratio_lightning_callbacks": ratio["lightning+callbacks"],
+        "ratio_lightning": ratio["lightning"],
+        "ratio_lightning_callbacks": ratio["lightning+callbacks"],
         "overhead_ms_lightning": (medians["lightning"] - medians["plain"]) * 1e3,
         "overhead_ms_lightning_callbacks": (medians["lightning+callbacks"] - medians["plain"]) * 1e3,
     }
@@ -192,14 +219,20 @@ def main() -> None:
         steps = args.tiny_steps if workload == "tiny" else args.steps
         results.append(measure(workload, args.model, steps, args.warmup, args.rounds))
 
-    print(f"\n{machine['cpu']}, {args.threads} threads, torch {machine['torch']}, Lightning {machine['pytorch_lightning']}, "
-          f"load {machine['load_average']} → {load_average()}")
-    print(f"{'workload':10s} {'patch×batch':>12s} {'plain ms':>10s} {'Lightning ms':>13s} {'ratio':>6s} "
-          f"{'+callbacks ms':>14s} {'ratio':>6s}")
+    print(
+        f"\n{machine['cpu']}, {args.threads} threads, torch {machine['torch']}, Lightning {machine['pytorch_lightning']}, "
+        f"load {machine['load_average']} → {load_average()}"
+    )
+    print(
+        f"{'workload':10s} {'patch×batch':>12s} {'plain ms':>10s} {'Lightning ms':>13s} {'ratio':>6s} "
+        f"{'+callbacks ms':>14s} {'ratio':>6s}"
+    )
     for r in results:
         ms = r["median_ms"]
-        print(f"{r['workload']:10s} {r['patch']:>7d}×{r['batch']:<4d} {ms['plain']:10.2f} {ms['lightning']:13.2f} "
-              f"{r['ratio_lightning']:6.3f} {ms['lightning+callbacks']:14.2f} {r['ratio_lightning_callbacks']:6.3f}")
+        print(
+            f"{r['workload']:10s} {r['patch']:>7d}×{r['batch']:<4d} {ms['plain']:10.2f} {ms['lightning']:13.2f} "
+            f"{r['ratio_lightning']:6.3f} {ms['lightning+callbacks']:14.2f} {r['ratio_lightning_callbacks']:6.3f}"
+        )
     summary = {"machine": {**machine, "load_average_end": load_average(), "threads": args.threads}, "results": results}
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2))

@@ -37,15 +37,21 @@ EAGER = ("plain", "channels_last", "bf16")
 
 def measure(name: str, size: tuple[int, int], repeats: int, budget_s: float, compile_net: bool, out: Path) -> None:
     import lle.models
-    from lle.bench.measure import inference_context, input_channels, make_input, prepare_inference
-    from lle.complexity import count_macs
+    from lle.bench.measure import inference_context, make_input, prepare_inference
+    from lle.models.complexity import count_macs
+    from lle.models.interface import network_input
 
     torch.manual_seed(0)
     net = lle.models.build(name).eval()
-    channels = input_channels(name)
+    channels = network_input(net).channels
     x = make_input(net, channels, *size)
-    result = {"model": name, "size": list(size), "params": sum(p.numel() for p in net.parameters()),
-              "gmacs_256": count_macs(net, channels) / 1e9, "variants": {}}
+    result = {
+        "model": name,
+        "size": list(size),
+        "params": sum(p.numel() for p in net.parameters()),
+        "gmacs_256": count_macs(net, channels) / 1e9,
+        "variants": {},
+    }
 
     def save() -> None:  # after every step, so that a compile stopped by the timeout loses nothing else
         out.write_text(json.dumps(result))
@@ -71,8 +77,11 @@ def measure(name: str, size: tuple[int, int], repeats: int, budget_s: float, com
             save()
             continue
         reference = output if variant == "plain" else reference
-        result["variants"][variant] = {"first_call_s": first, "times": [],
-                                       "max_rel_diff": float((output - reference).abs().max() / reference.abs().max().clamp_min(1e-12))}
+        result["variants"][variant] = {
+            "first_call_s": first,
+            "times": [],
+            "max_rel_diff": float((output - reference).abs().max() / reference.abs().max().clamp_min(1e-12)),
+        }
         runners[variant] = run
         save()
         print(f"  {name} {variant}: first call {first:.2f} s", file=sys.stderr, flush=True)
@@ -99,8 +108,22 @@ def measure(name: str, size: tuple[int, int], repeats: int, budget_s: float, com
 def run_model(name: str, args, compile_net: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        command = [sys.executable, __file__, "--_worker", name, "--size", *map(str, args.size), "--repeats",
-                   str(args.repeats), "--budget", str(args.budget), "--threads", str(args.threads), "--_result", str(out)]
+        command = [
+            sys.executable,
+            __file__,
+            "--_worker",
+            name,
+            "--size",
+            *map(str, args.size),
+            "--repeats",
+            str(args.repeats),
+            "--budget",
+            str(args.budget),
+            "--threads",
+            str(args.threads),
+            "--_result",
+            str(out),
+        ]
         if not compile_net:
             command.append("--no-compile")
         timeout = args.compile_timeout + 20 * args.budget if compile_net else None
@@ -148,22 +171,33 @@ def main() -> None:
         print(f"  {name} done in {time.time() - started:.0f} s", file=sys.stderr, flush=True)
 
     columns = (*EAGER, "compile")
-    print(f"\n{machine['cpu']}, {args.threads} threads, torch {machine['torch']}, {args.size[0]}×{args.size[1]}, "
-          f"load {machine['load_average']} → {load_average()}")
-    print(f"{'model':11s} {'plain ms':>10s} " + " ".join(f"{c + ' ms':>17s} {'×':>5s}" for c in columns[1:])
-          + f" {'compile s':>10s} {'bf16 rel. Δ':>12s}")
+    print(
+        f"\n{machine['cpu']}, {args.threads} threads, torch {machine['torch']}, {args.size[0]}×{args.size[1]}, "
+        f"load {machine['load_average']} → {load_average()}"
+    )
+    print(
+        f"{'model':11s} {'plain ms':>10s} "
+        + " ".join(f"{c + ' ms':>17s} {'×':>5s}" for c in columns[1:])
+        + f" {'compile s':>10s} {'bf16 rel. Δ':>12s}"
+    )
     for r in results:
         v = r["variants"]
         cells = [f"{r['model']:11s}", f"{v.get('plain', {}).get('median_s', float('nan')) * 1e3:10.1f}"]
         for c in columns[1:]:
             entry = v.get(c, {})
-            cells.append(f"{entry['median_s'] * 1e3:17.1f} {entry['speedup']:5.2f}" if entry.get("median_s") and
-                         entry.get("speedup") else f"{'error' if entry.get('error') else '–':>17s} {'':5s}")
+            cells.append(
+                f"{entry['median_s'] * 1e3:17.1f} {entry['speedup']:5.2f}"
+                if entry.get("median_s") and entry.get("speedup")
+                else f"{'error' if entry.get('error') else '–':>17s} {'':5s}"
+            )
         cells.append(f"{v.get('compile', {}).get('first_call_s', float('nan')):10.1f}")
         cells.append(f"{v.get('bf16', {}).get('max_rel_diff', float('nan')):12.4f}")
         print(" ".join(cells))
-    summary = {"machine": {**machine, "load_average_end": load_average(), "threads": args.threads},
-               "size": list(args.size), "results": results}
+    summary = {
+        "machine": {**machine, "load_average_end": load_average(), "threads": args.threads},
+        "size": list(args.size),
+        "results": results,
+    }
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))

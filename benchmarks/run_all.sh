@@ -7,7 +7,7 @@ out=${1:-$here/results/$(date +%F)-$(hostname -s)}
 mkdir -p "$out"
 py=${PYTHON:-python}
 step() { echo "=== $1 $(date -Is) load $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"; }
-step lle-bench;  $py -m lle.bench.cli --budget 30 --repeats 10 --out "$out"          > "$out/bench.log" 2>&1
+step lle-bench;  $py -m lle.cli.bench --budget 30 --repeats 10 --out "$out"          > "$out/bench.log" 2>&1
 step overhead;   $py "$here/framework_overhead.py" --out "$out/overhead.json"         > "$out/overhead.log" 2>&1
 step data;       $py "$here/data_pipeline.py" --out "$out/data.json"                  > "$out/data.log" 2>&1
 step inference;  $py "$here/inference_defaults.py" --compile-timeout 240 --budget 60 --out "$out/infer.json" > "$out/infer.log" 2>&1

@@ -46,8 +46,9 @@ def _tree_rss_mb() -> float:
 def soak(batches: int, workers: int, batch_size: int, crop: int) -> dict:
     from lle.data.synthetic_lol import SyntheticLowLightDataModule
 
-    dm = SyntheticLowLightDataModule(crop_size=crop, batch_size=batch_size, num_workers=workers,
-                                     samples_per_epoch=batch_size * 50)
+    dm = SyntheticLowLightDataModule(
+        crop_size=crop, batch_size=batch_size, num_workers=workers, samples_per_epoch=batch_size * 50
+    )
     dm.setup("fit")
     loader = dm.train_dataloader()
     samples, seen, epoch, started = [], 0, 0, time.time()
@@ -63,9 +64,15 @@ def soak(batches: int, workers: int, batch_size: int, crop: int) -> dict:
     quarter = max(len(samples) // 4, 1)
     first = sum(m for _, m in samples[:quarter]) / quarter
     last = sum(m for _, m in samples[-quarter:]) / quarter
-    return {"batches": seen, "workers": workers, "batch_size": batch_size, "crop": crop,
-            "seconds": round(time.time() - started, 1), "rss_mb": samples,
-            "growth_mb_first_to_last_quarter": round(last - first, 1)}
+    return {
+        "batches": seen,
+        "workers": workers,
+        "batch_size": batch_size,
+        "crop": crop,
+        "seconds": round(time.time() - started, 1),
+        "rss_mb": samples,
+        "growth_mb_first_to_last_quarter": round(last - first, 1),
+    }
 
 
 def main() -> None:

@@ -45,15 +45,24 @@ def write_dark_photo(path: Path, height: int, width: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gladnet", help="an sRGB network from lle.models.available()")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="constructor overrides for lle.models.build, e.g. srgb_input=true in_channels=3")
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor overrides for lle.models.build, e.g. srgb_input=true in_channels=3",
+    )
     parser.add_argument("--size", type=int, nargs=2, default=(2848, 4256), metavar=("H", "W"))
     parser.add_argument("--tile", type=int, default=512, help="tile side in pixels; 0: the whole image at once")
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--images", type=int, default=1,
-                        help="enhance the image this many times, as an evaluation over many files does; the peak "
-                             "after the first and after the last show whether memory stays bounded")
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=1,
+        help="enhance the image this many times, as an evaluation over many files does; the peak "
+        "after the first and after the last show whether memory stays bounded",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -73,10 +82,14 @@ def main() -> None:
             peaks.append(peak_rss_mib())
             del x, y
         seconds = (time.perf_counter() - start) / args.images
-    print(f"model            {args.model}{' ' + str(overrides) if overrides else ''}, channels_last={model.channels_last}, torch {torch.__version__}, "
-          f"{args.threads} threads")
-    print(f"image            {args.size[0]}×{args.size[1]}, " + (f"tiles {args.tile} (overlap {args.overlap})"
-                                                               if args.tile else "untiled"))
+    print(
+        f"model            {args.model}{' ' + str(overrides) if overrides else ''}, channels_last={model.channels_last}, torch {torch.__version__}, "
+        f"{args.threads} threads"
+    )
+    print(
+        f"image            {args.size[0]}×{args.size[1]}, "
+        + (f"tiles {args.tile} (overlap {args.overlap})" if args.tile else "untiled")
+    )
     print(f"peak RSS before  {before:,.0f} MiB (interpreter, torch, weights)")
     print(f"peak RSS         {peaks[-1]:,.0f} MiB (read, enhance, write)")
     if args.images > 1:

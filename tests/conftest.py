@@ -36,8 +36,14 @@ def make_pair(rng: np.random.Generator, height: int, width: int) -> tuple[np.nda
     return (low * 255).round().astype(np.uint8), (high * 255).round().astype(np.uint8)
 
 
-def write_lol_tree(root: Path, n_train: int = 8, n_test: int = 3, size: tuple[int, int] = (48, 64),
-                   layout: str = "lol_v1", seed: int = 0) -> Path:
+def write_lol_tree(
+    root: Path,
+    n_train: int = 8,
+    n_test: int = 3,
+    size: tuple[int, int] = (48, 64),
+    layout: str = "lol_v1",
+    seed: int = 0,
+) -> Path:
     """A miniature LOL dataset of real PNG files: our485/{low,high} and eval15/{low,high}."""
     rng = np.random.default_rng(seed)
     dirs = {
@@ -49,8 +55,9 @@ def write_lol_tree(root: Path, n_train: int = 8, n_test: int = 3, size: tuple[in
         low_dir, high_dir = (dirs[0], dirs[1]) if split == "train" else (dirs[2], dirs[3])
         for i in range(offset, offset + count):
             low, high = make_pair(rng, *size)
-            low_name, high_name = ((f"low{i:05d}.png", f"normal{i:05d}.png") if layout == "lol_v2_real"
-                                   else (f"{i}.png", f"{i}.png"))
+            low_name, high_name = (
+                (f"low{i:05d}.png", f"normal{i:05d}.png") if layout == "lol_v2_real" else (f"{i}.png", f"{i}.png")
+            )
             write_png(root / low_dir / low_name, low)
             write_png(root / high_dir / high_name, high)
     return root
@@ -78,12 +85,26 @@ def compose_config(config_name: str, overrides: list[str], output_dir: Path) -> 
 
 # Small and fast: a CPU run of a few steps on tiny crops.
 TINY_RUN = [
-    "trainer=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=2", "trainer.num_sanity_val_steps=0", "trainer.log_every_n_steps=1",
-    "callbacks.progress_bar=null", "callbacks.model_summary=null",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=2",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.log_every_n_steps=1",
+    "callbacks.progress_bar=null",
+    "callbacks.model_summary=null",
 ]
-TINY_SYNTHETIC = ["data=synthetic", "data.crop_size=32", "data.batch_size=2", "data.samples_per_epoch=4",
-                  "data.num_val=2", "data.num_test=2", "data.eval_crop=48", "data.eval_batch_size=2"]
+TINY_SYNTHETIC = [
+    "data=synthetic",
+    "data.crop_size=32",
+    "data.batch_size=2",
+    "data.samples_per_epoch=4",
+    "data.num_val=2",
+    "data.num_test=2",
+    "data.eval_crop_size=48",
+    "data.eval_batch_size=2",
+]
 
 
 @pytest.fixture
@@ -98,10 +119,22 @@ def tiny_train_cfg(tmp_path: Path):
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory) -> Path:
     """best.ckpt of a tiny GLADNet trained once per test session (for inference, export, enhance tests)."""
-    from lle.train import train
+    from lle.cli.train import train
 
     root = tmp_path_factory.mktemp("tiny_gladnet")
-    train(compose_config("train", [*TINY_RUN, *TINY_SYNTHETIC, "model=gladnet", "model.net.global_channels=8",
-                                   "model.net.detail_channels=8", "test=false", f"paths.log_dir={root / 'logs'}"],
-                         root / "run"))
+    train(
+        compose_config(
+            "train",
+            [
+                *TINY_RUN,
+                *TINY_SYNTHETIC,
+                "model=gladnet",
+                "model.net.global_channels=8",
+                "model.net.detail_channels=8",
+                "test=false",
+                f"paths.log_dir={root / 'logs'}",
+            ],
+            root / "run",
+        )
+    )
     return root / "run" / "checkpoints" / "best.ckpt"

@@ -32,7 +32,7 @@ def last_json_line(stdout: str) -> dict:
 def bench_out(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("bench")
     executable = shutil.which("lle-bench")
-    command = [executable] if executable else [sys.executable, "-m", "lle.bench.cli"]
+    command = [executable] if executable else [sys.executable, "-m", "lle.cli.bench"]
     run_quick([*command, "--quick", "--models", "gladnet,gamma", "--out", str(tmp / "out")], tmp)
     return tmp / "out"
 
@@ -53,7 +53,7 @@ def test_lle_bench_quick_writes_json_csv_and_markdown(bench_out):
             assert "error" not in row, row
             assert row["median_s"] > 0 and row["min_s"] > 0 and row["n"] >= 1 and row["megapixels_per_s"] > 0
             assert row["peak_mem_mib"] is None or row["peak_mem_mib"] >= 0
-    assert results["gladnet"]["macs_256"] / 1e9 == pytest.approx(34.76, abs=0.01)  # shared/specs/gladnet.md §0
+    assert results["gladnet"]["macs_256"] / 1e9 == pytest.approx(34.76, abs=0.01)  # docs/specs/gladnet.md §0
     assert results["gamma"]["params"] == 0
     train = [r for r in results["gladnet"]["rows"] if r["kind"] == "train"]
     assert {r["variant"] for r in train} == {"train_fp32", "train_bf16"}
@@ -75,7 +75,9 @@ def test_lle_report_joins_bench_latencies_on_the_model_name(bench_out, tmp_path)
     for index, model in enumerate(("gladnet", "gamma", "lime")):  # lime was not benchmarked: its cell stays empty
         run = tmp_path / "sweep" / f"{index}_{model}"
         run.mkdir(parents=True)
-        (run / "metrics.json").write_text(json.dumps({"status": "ok", "choice/model": model, "test/psnr": 20.0 + index}))
+        (run / "metrics.json").write_text(
+            json.dumps({"status": "ok", "choice/model": model, "test/psnr": 20.0 + index})
+        )
     assert main([str(tmp_path / "sweep"), "--bench", str(bench_out / "bench.json")]) == 0
 
     bench = {r["model"]: r for r in json.loads((bench_out / "bench.json").read_text())["results"]}
@@ -123,14 +125,24 @@ def test_inference_defaults_quick(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script, args, expect", [
-    ("tiled_enhance_memory.py", ["--size", "96", "144", "--tile", "64", "--overlap", "16", "--images", "2"],
-     "peak RSS after   image 1:"),
-    ("tiled_enhance_memory.py", ["--model", "alen", "--set", "srgb_input=true", "in_channels=3", "--size", "64", "96",
-                                 "--tile", "0"], "untiled"),
-    ("forward_memory.py", ["--model", "gladnet", "--size", "48", "64"], "MiB"),
-    ("alen_full_frame_memory.py", ["--size", "32", "48"], "MiB"),
-], ids=["tiled_many_images", "tiled_alen_srgb", "forward_memory", "alen_full_frame"])
+@pytest.mark.parametrize(
+    "script, args, expect",
+    [
+        (
+            "tiled_enhance_memory.py",
+            ["--size", "96", "144", "--tile", "64", "--overlap", "16", "--images", "2"],
+            "peak RSS after   image 1:",
+        ),
+        (
+            "tiled_enhance_memory.py",
+            ["--model", "alen", "--set", "srgb_input=true", "in_channels=3", "--size", "64", "96", "--tile", "0"],
+            "untiled",
+        ),
+        ("forward_memory.py", ["--model", "gladnet", "--size", "48", "64"], "MiB"),
+        ("alen_full_frame_memory.py", ["--size", "32", "48"], "MiB"),
+    ],
+    ids=["tiled_many_images", "tiled_alen_srgb", "forward_memory", "alen_full_frame"],
+)
 def test_memory_scripts_run_at_tiny_sizes(script, args, expect, tmp_path):
     """The memory scripts have no --quick form: tiny sizes keep them from rotting; their figures are not checked."""
     stdout = run_quick([sys.executable, str(BENCHMARKS / script), *args], tmp_path)

@@ -11,7 +11,7 @@ import pytest
 from hydra.utils import instantiate
 
 from conftest import TINY_RUN, TINY_SYNTHETIC, compose_config
-from lle.checkpoints import load_lle_checkpoint
+from lle.runs.checkpoint import load_lle_checkpoint
 
 SMALL_GLADNET = ["model.net.global_channels=8", "model.net.detail_channels=8"]
 
@@ -39,8 +39,13 @@ def test_lle_train_console_script_from_another_directory(tmp_path):
 
 
 def test_unknown_model_fails_with_the_valid_choices(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "lle.train", "model=unet9000"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lle.cli.train", "model=unet9000"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "unet9000" in proc.stderr and "gladnet" in proc.stderr
 
@@ -51,18 +56,33 @@ def test_ddp_two_cpu_processes_match_a_single_process_evaluation(tmp_path):
     ddp = [a for a in TINY_RUN if not a.startswith("trainer=")] + ["trainer=ddp_cpu"]
     data = [a for a in TINY_SYNTHETIC if not a.startswith(("data.num_val", "data.num_test", "data.eval_batch_size"))]
     data += ["data.num_val=3", "data.num_test=3", "data.eval_batch_size=1"]
-    run_cli([sys.executable, "-m", "lle.train", *ddp, *data, *SMALL_GLADNET, "trainer.limit_val_batches=null",
-             "trainer.limit_test_batches=null"], cwd=tmp_path)
+    run_cli(
+        [
+            sys.executable,
+            "-m",
+            "lle.cli.train",
+            *ddp,
+            *data,
+            *SMALL_GLADNET,
+            "trainer.limit_val_batches=null",
+            "trainer.limit_test_batches=null",
+        ],
+        cwd=tmp_path,
+    )
     # One output directory for the run, not one per rank, and nothing written beside it.
-    top = sorted(p.relative_to(tmp_path).as_posix() for pattern in ("*", "*/*", "*/*/*") for p in tmp_path.glob(pattern))
+    top = sorted(
+        p.relative_to(tmp_path).as_posix() for pattern in ("*", "*/*", "*/*/*") for p in tmp_path.glob(pattern)
+    )
     assert top == ["logs", "logs/train", "logs/train/runs"]
     run = only_run_dir(tmp_path / "logs" / "train" / "runs")
     assert list(tmp_path.rglob("metrics.json")) == [run / "metrics.json"]
     ddp_metrics = json.loads((run / "metrics.json").read_text())
     assert ddp_metrics["status"] == "ok"
 
-    run_cli([sys.executable, "-m", "lle.eval", "trainer=cpu", *data, f"ckpt_path={ddp_metrics['checkpoint_best']}"],
-            cwd=tmp_path)
+    run_cli(
+        [sys.executable, "-m", "lle.cli.eval", "trainer=cpu", *data, f"ckpt_path={ddp_metrics['checkpoint_best']}"],
+        cwd=tmp_path,
+    )
     single = json.loads((only_run_dir(tmp_path / "logs" / "eval" / "runs") / "metrics.json").read_text())
     for key in ("test/psnr", "test/ssim"):
         assert single[key] == pytest.approx(ddp_metrics[key], abs=1e-4)

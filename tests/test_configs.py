@@ -13,7 +13,8 @@ GROUPS = ["data", "loss", "model", "trainer", "logger", "callbacks", "paths", "d
 
 
 def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+    """The choices of a group; files starting with `_` are bases that choices extend (model/_classical)."""
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
@@ -33,13 +34,29 @@ def test_available_models_are_the_model_configs():
     assert "gladnet" in lle.models.available()
 
 
+def test_classical_methods_share_one_base(tmp_path):
+    for name in ("gamma", "he", "clahe", "dong2011", "lime"):
+        model = compose_config("train", [f"model={name}"], tmp_path).model
+        assert model.optimizer is None and model.net.adapter.kind == "development"
+        assert model.net.network.startswith("lle.models.classical.")
+
+
 def test_each_model_brings_its_official_loss_and_loss_overrides_it(tmp_path):
     assert compose_config("train", ["model=gladnet"], tmp_path).loss._target_ == "lle.losses.RGBWeightedL1"
     assert compose_config("train", ["model=gladnet", "loss=l1"], tmp_path).loss._target_ == "lle.losses.L1Loss"
 
 
-@pytest.mark.parametrize("group, known", [("model", "gladnet"), ("data", "lol_v2_real"), ("loss", "charbonnier"),
-                                          ("trainer", "ddp_cpu"), ("logger", "wandb"), ("hydra/launcher", "joblib")])
+@pytest.mark.parametrize(
+    "group, known",
+    [
+        ("model", "gladnet"),
+        ("data", "lol_v2_real"),
+        ("loss", "charbonnier"),
+        ("trainer", "ddp_cpu"),
+        ("logger", "wandb"),
+        ("hydra/launcher", "joblib"),
+    ],
+)
 def test_unknown_choice_lists_the_valid_ones(group, known, tmp_path):
     with pytest.raises((MissingConfigException, ConfigCompositionException)) as err:
         compose_config("train", [f"{group}=no_such_option"], tmp_path)
@@ -47,7 +64,7 @@ def test_unknown_choice_lists_the_valid_ones(group, known, tmp_path):
 
 
 def test_unknown_model_name_in_python_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="available models: .*gladnet"):
+    with pytest.raises(ValueError, match=r"available models: .*gladnet"):
         lle.models.build("no_such_net")
 
 

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_pair, write_png
+from lle.cli.enhance import find_inputs, read_input
 from lle.data.io import read_image, write_image
-from lle.enhance_files import find_inputs, read_input
 from lle.inference import ModelInfo
 from lle.metrics import psnr
-
-from conftest import make_pair, write_png
 
 
 @pytest.fixture
@@ -32,8 +31,9 @@ def low_light(tmp_path) -> dict[str, Path]:
 
 
 def lle_enhance(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lle.enhance_files", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lle.cli.enhance", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_enhances_8_and_16_bit_pngs_and_scores_them(checkpoint, low_light):
@@ -43,7 +43,8 @@ def test_enhances_8_and_16_bit_pngs_and_scores_them(checkpoint, low_light):
     a, b = read_image(out / "a.png"), read_image(out / "b.png")
     assert a.dtype == np.uint8 and a.shape == (40, 56, 3)
     assert b.dtype == np.uint8 and b.shape == (33, 47, 3)
-    rows = list(csv.DictReader(open(out / "metrics.csv")))
+    with open(out / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
     assert [r["name"] for r in rows] == ["a", "b", "mean"]
     assert float(rows[2]["psnr"]) == pytest.approx((float(rows[0]["psnr"]) + float(rows[1]["psnr"])) / 2, abs=1e-3)
     assert all(0 < float(r["ssim"]) <= 1 for r in rows)
@@ -52,8 +53,21 @@ def test_enhances_8_and_16_bit_pngs_and_scores_them(checkpoint, low_light):
 
 def test_16_bit_output_from_a_glob_with_tiles_and_self_ensemble(checkpoint, low_light):
     out = low_light["output"]
-    result = lle_enhance(f"{low_light['input']}/a.*", out, "--model", checkpoint, "--bits", "16",
-                         "--tile", "32", "--tile-overlap", "8", "--self-ensemble", "--device", "cpu")
+    result = lle_enhance(
+        f"{low_light['input']}/a.*",
+        out,
+        "--model",
+        checkpoint,
+        "--bits",
+        "16",
+        "--tile",
+        "32",
+        "--tile-overlap",
+        "8",
+        "--self-ensemble",
+        "--device",
+        "cpu",
+    )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a.png"]
     a = read_image(out / "a.png")
@@ -70,8 +84,9 @@ def test_tiled_output_matches_untiled_output(checkpoint, tmp_path):
     for out, tiles in (("whole", []), ("tiled", ["--tile", "256"])):
         result = lle_enhance(tmp_path / "in", tmp_path / out, "--model", checkpoint, "--bits", "16", *tiles)
         assert result.returncode == 0, result.stderr
-    whole, tiled = (torch.from_numpy(read_image(tmp_path / d / "photo.png").astype(np.float32) / 65535)
-                    for d in ("whole", "tiled"))
+    whole, tiled = (
+        torch.from_numpy(read_image(tmp_path / d / "photo.png").astype(np.float32) / 65535) for d in ("whole", "tiled")
+    )
     assert tiled.shape == whole.shape == (512, 512, 3)
     assert float(psnr(tiled.permute(2, 0, 1)[None], whole.permute(2, 0, 1)[None])) >= 45
 
@@ -122,8 +137,9 @@ def test_raw_files_are_packed_for_raw_models_and_developed_for_srgb_models(tmp_p
 
     mosaic = np.full((64, 96), 512 + 100, dtype=np.uint16)  # 100 DN above black
     write_dng(tmp_path / "dark.dng", mosaic, "RGGB", black_level=512, white_level=16383)
-    raw_model = SimpleNamespace(info=ModelInfo(name="alen", input_kind="raw_bayer", in_channels=4,
-                                               data_config={"black": 512, "white": 16383}))
+    raw_model = SimpleNamespace(
+        info=ModelInfo(name="alen", input_kind="raw_bayer", in_channels=4, data_config={"black": 512, "white": 16383})
+    )
     packed = read_input(tmp_path / "dark.dng", raw_model, ratio=100)
     assert packed.shape == (4, 32, 48)
     torch.testing.assert_close(packed, torch.full_like(packed, 100 * 100 / (16383 - 512)))
@@ -134,23 +150,50 @@ def test_raw_files_are_packed_for_raw_models_and_developed_for_srgb_models(tmp_p
 
     srgb_model = SimpleNamespace(info=ModelInfo(name="gladnet", input_kind="srgb", in_channels=3))
     developed = read_input(tmp_path / "dark.dng", srgb_model, ratio=1)
-    assert developed.shape == (3, 64, 96) and 0 <= developed.min() and developed.max() <= 1
+    assert developed.shape == (3, 64, 96) and developed.min() >= 0 and developed.max() <= 1
 
 
 def test_lle_enhance_on_dng_files_with_a_raw_trained_model(tiny_train_cfg, tmp_path):
+    from lle.cli.train import train
     from lle.data.synthetic import write_mini_sid_tree
-    from lle.train import train
 
-    cfg = tiny_train_cfg("model=alen", "test=false", "trainer.max_epochs=1", data=[
-        "data=synthetic_raw", "data.num_scenes=3", "data.image_size=[64,96]", "data.patch_size=16",
-        "data.batch_size=2", "data.eval_patch_size=16"])
+    cfg = tiny_train_cfg(
+        "model=alen",
+        "test=false",
+        "trainer.max_epochs=1",
+        data=[
+            "data=synthetic_raw",
+            "data.num_scenes=3",
+            "data.image_size=[64,96]",
+            "data.crop_size=16",
+            "data.batch_size=2",
+            "data.eval_crop_size=16",
+        ],
+    )
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     write_mini_sid_tree(tmp_path / "sid", n_scenes=1, camera="Sony", size=(64, 96), seed=5)
     shorts = tmp_path / "sid" / "Sony" / "short"
     out = tmp_path / "out"
-    subprocess.run([sys.executable, "-m", "lle.enhance_files", str(shorts), str(out), "--model", str(ckpt), "--ratio", "100",
-                    "--device", "cpu"], check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lle.cli.enhance",
+            str(shorts),
+            str(out),
+            "--model",
+            str(ckpt),
+            "--ratio",
+            "100",
+            "--device",
+            "cpu",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     written = sorted(out.glob("*.png"))
     assert [p.stem for p in written] == sorted(p.stem for p in shorts.glob("*.dng"))
     assert read_image(written[0]).shape == (64, 96, 3)  # packed 32×48 in, ×2 out: the sensor's full size

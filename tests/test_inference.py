@@ -1,18 +1,15 @@
 """`lle.inference`: load a trained checkpoint alone, enhance numpy/torch images, tiles and self-ensemble."""
 
-
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 
 import lle.models
-from lle.checkpoints import load_lle_checkpoint
-from lle.inference import (Enhancer, blend_window, enhance, enhance_tiled, load_model, self_ensemble,
-                           tile_starts)
-from lle.metrics import psnr
-
 from conftest import make_pair
+from lle.inference import Enhancer, blend_window, enhance, enhance_tiled, load_model, self_ensemble, tile_starts
+from lle.metrics import psnr
+from lle.runs.checkpoint import load_lle_checkpoint
 
 
 def local_network(upscale: int = 1) -> nn.Module:
@@ -44,8 +41,10 @@ def test_load_model_rebuilds_the_trained_network_from_the_checkpoint_alone(check
 @pytest.mark.parametrize("prefix", ["_orig_mod.", "net._orig_mod."], ids=["compiled-module", "compiled-net"])
 def test_checkpoints_saved_from_compiled_modules_load(checkpoint, tmp_path, prefix):
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    state["state_dict"] = {(prefix + key if prefix == "_orig_mod." else key.replace("net.", prefix, 1)): value
-                           for key, value in state["state_dict"].items()}
+    state["state_dict"] = {
+        (prefix + key if prefix == "_orig_mod." else key.replace("net.", prefix, 1)): value
+        for key, value in state["state_dict"].items()
+    }
     assert all("_orig_mod." in key for key in state["state_dict"] if key.startswith(("net", "_orig")))
     torch.save(state, tmp_path / "compiled.ckpt")
     x = torch.rand(1, 3, 33, 47)
@@ -65,8 +64,8 @@ def test_wrong_sources_fail_clearly(tmp_path):
 
 
 def test_channels_last_only_where_it_was_measured_faster():
-    from lle.complexity import prefers_channels_last
     from lle.models.adapters import PackedRawAdapter
+    from lle.models.complexity import prefers_channels_last
 
     assert prefers_channels_last(lle.models.build("gladnet", global_channels=8, detail_channels=8))
     assert not prefers_channels_last(lle.models.build("gamma"))  # nothing to convert

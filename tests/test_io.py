@@ -16,7 +16,9 @@ def test_modes_are_converted_to_rgb(tmp_path):
     gray, rgba, palette, jpeg = (read_image(tmp_path / n) for n in ("gray.png", "rgba.png", "palette.png", "photo.jpg"))
     assert gray.shape == (6, 7, 3) and (gray[..., 1] == rgb[..., 0]).all()
     assert (rgba == rgb).all()
-    assert palette.dtype == np.uint8 and (palette == np.asarray(Image.open(tmp_path / "palette.png").convert("RGB"))).all()
+    assert (
+        palette.dtype == np.uint8 and (palette == np.asarray(Image.open(tmp_path / "palette.png").convert("RGB"))).all()
+    )
     assert jpeg.shape == (6, 7, 3)
 
 

@@ -29,8 +29,14 @@ def compose_with_hydra(*overrides: str):
 
 
 def test_slurm_launcher_follows_the_trainer(tmp_path):
-    cfg = compose_with_hydra("hydra/launcher=submitit_slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
-                             "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path}")
+    cfg = compose_with_hydra(
+        "hydra/launcher=submitit_slurm",
+        "trainer=ddp",
+        "trainer.devices=4",
+        "trainer.num_nodes=2",
+        "hydra.launcher.partition=gpu",
+        f"hydra.sweep.dir={tmp_path}",
+    )
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     # Lightning requires --ntasks-per-node == devices and --nodes == num_nodes: derived, never typed twice.
@@ -63,16 +69,31 @@ def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
         return [Submitted() for _ in job_params[0]]
 
     monkeypatch.setattr(submitit.AutoExecutor, "map_array", map_array)
-    cfg = compose_with_hydra("hydra/launcher=submitit_slurm", "trainer=ddp", "trainer.devices=4", "trainer.num_nodes=2",
-                             "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    cfg = compose_with_hydra(
+        "hydra/launcher=submitit_slurm",
+        "trainer=ddp",
+        "trainer.devices=4",
+        "trainer.num_nodes=2",
+        "hydra.launcher.partition=gpu",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )
     launcher = instantiate(cfg.hydra.launcher)
     launcher.setup(hydra_context=None, task_function=None, config=cfg)  # both are used by the job only
     returns = launcher.launch([["model=gladnet"], ["model=mirnet"]], initial_job_idx=0)
 
     assert returns == ["returned by the job"] * 2
     assert submitted["overrides"] == [["model=gladnet"], ["model=mirnet"]]
-    for flag in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--partition=gpu", "--time=1440",
-                 "--mem=64GB", "--cpus-per-task=8", "--job-name=lle_train", "--signal=USR2@120"):
+    for flag in (
+        "--nodes=2",
+        "--ntasks-per-node=4",
+        "--gpus-per-node=4",
+        "--partition=gpu",
+        "--time=1440",
+        "--mem=64GB",
+        "--cpus-per-task=8",
+        "--job-name=lle_train",
+        "--signal=USR2@120",
+    ):
         assert f"#SBATCH {flag}\n" in submitted["sbatch"], flag
     assert f"{tmp_path / 'sweep' / '.submitit'}" in submitted["sbatch"]
     assert "\nsrun " in submitted["sbatch"]  # one process per task: Lightning starts none itself
@@ -81,9 +102,17 @@ def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
 @pytest.fixture
 def slurm_task(monkeypatch):
     """The environment srun gives task 5 of a 2-node × 4-task job."""
-    for key, value in {"SLURM_NTASKS": "8", "SLURM_NTASKS_PER_NODE": "4", "SLURM_NNODES": "2",
-                       "SLURM_JOB_NAME": "train", "SLURM_JOB_ID": "4242", "SLURM_NODELIST": "gpu[07-08]",
-                       "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_NODEID": "1"}.items():
+    for key, value in {
+        "SLURM_NTASKS": "8",
+        "SLURM_NTASKS_PER_NODE": "4",
+        "SLURM_NNODES": "2",
+        "SLURM_JOB_NAME": "train",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_NODELIST": "gpu[07-08]",
+        "SLURM_PROCID": "5",
+        "SLURM_LOCALID": "1",
+        "SLURM_NODEID": "1",
+    }.items():
         monkeypatch.setenv(key, value)
     for key in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "LOCAL_RANK", "NODE_RANK", "RANK"):
         monkeypatch.delenv(key, raising=False)
@@ -98,8 +127,11 @@ def slurm_task(monkeypatch):
 
 def slurm_trainer(tmp_path: Path, devices: int, num_nodes: int):
     # trainer=ddp on the CPU here; on the cluster the same preset runs on GPUs.
-    cfg = compose_config("train", ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={devices}",
-                                   f"trainer.num_nodes={num_nodes}"], tmp_path)
+    cfg = compose_config(
+        "train",
+        ["trainer=ddp", "trainer.accelerator=cpu", f"trainer.devices={devices}", f"trainer.num_nodes={num_nodes}"],
+        tmp_path,
+    )
     return instantiate(cfg.trainer)
 
 
@@ -129,8 +161,20 @@ def test_joblib_launcher_config():
 @pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_cli([sys.executable, "-m", "lle.train", "-m", "hydra/launcher=joblib", "model=gamma,he", *TINY_RUN,
-                    *TINY_SYNTHETIC, f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    proc = run_cli(
+        [
+            sys.executable,
+            "-m",
+            "lle.cli.train",
+            "-m",
+            "hydra/launcher=joblib",
+            "model=gamma,he",
+            *TINY_RUN,
+            *TINY_SYNTHETIC,
+            f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path,
+    )
     assert "Joblib.Parallel(n_jobs=2," in proc.stdout + proc.stderr
     for job in ("0_gamma", "1_he"):
         assert json.loads((sweep / job / "metrics.json").read_text())["status"] == "ok"
@@ -153,8 +197,10 @@ def test_optuna_searches_what_the_model_has_and_keeps_its_loss(model):
     alone = compose_with_hydra(f"model={model}")
     assert cfg.loss == alone.loss  # the model's own loss, not one imposed by the search
     if model == "retinexnet":
-        assert dict(sweeper.params) == {"model.lr": "tag(log, interval(1.0e-4, 1.0e-2))",
-                                        "model.relight_loss.smooth_weight": "tag(log, interval(0.3, 10.0))"}
+        assert dict(sweeper.params) == {
+            "model.lr": "tag(log, interval(1.0e-4, 1.0e-2))",
+            "model.relight_loss.smooth_weight": "tag(log, interval(0.3, 10.0))",
+        }
         assert compose_with_hydra("hparams_search=optuna_retinexnet").model._target_ == "lle.modules.RetinexNetModule"
     else:
         assert dict(sweeper.params) == {"model.optimizer.lr": "tag(log, interval(1.0e-5, 1.0e-2))"}
@@ -164,10 +210,24 @@ def test_optuna_search_maximises_what_lle_train_returns(tmp_path):
     sweep = tmp_path / "search"
     # ABSGN's own loss is L1 + SSIM: its weight joins the search on the command line, as optuna.yaml shows.
     # PickleJobInfoCallback (Hydra's own) stores each job's return value next to the job.
-    run_cli([sys.executable, "-m", "lle.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
-             *TINY_RUN, *TINY_SYNTHETIC, "model=absgn", "model.net.start_channels=8",
-             "loss.ssim_weight=interval(0.0,0.5)", f"hydra.sweep.dir={sweep}",
-             "+hydra.callbacks.job_info._target_=hydra.experimental.callbacks.PickleJobInfoCallback"], cwd=tmp_path)
+    run_cli(
+        [
+            sys.executable,
+            "-m",
+            "lle.cli.train",
+            "-m",
+            "hparams_search=optuna",
+            "hydra.sweeper.n_trials=2",
+            *TINY_RUN,
+            *TINY_SYNTHETIC,
+            "model=absgn",
+            "model.net.start_channels=8",
+            "loss.ssim_weight=interval(0.0,0.5)",
+            f"hydra.sweep.dir={sweep}",
+            "+hydra.callbacks.job_info._target_=hydra.experimental.callbacks.PickleJobInfoCallback",
+        ],
+        cwd=tmp_path,
+    )
     trials = sorted(p for p in sweep.iterdir() if (p / "metrics.json").is_file())
     assert [t.name for t in trials] == ["0_absgn", "1_absgn"]
     returned = {}
@@ -187,5 +247,7 @@ def test_optuna_search_maximises_what_lle_train_returns(tmp_path):
     best = max(returned, key=returned.get)
     assert result["best_value"] == returned[best]  # maximised, and the value is lle-train's return
     best_config = yaml.safe_load((sweep / best / "config.yaml").read_text())
-    assert result["best_params"] == {"model.optimizer.lr": best_config["model"]["optimizer"]["lr"],
-                                     "loss.ssim_weight": best_config["loss"]["ssim_weight"]}
+    assert result["best_params"] == {
+        "model.optimizer.lr": best_config["model"]["optimizer"]["lr"],
+        "loss.ssim_weight": best_config["loss"]["ssim_weight"],
+    }

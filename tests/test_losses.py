@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -78,8 +80,8 @@ def test_warmup_cosine_rises_linearly_then_anneals_to_the_floor():
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert lrs[:4] == pytest.approx([5e-5, 1e-4, 1.5e-4, 2e-4])          # (step + 1) / warm-up steps
-    assert lrs[4] == pytest.approx(2e-4)                                 # the cosine starts at the base lr
-    assert lrs[9] == pytest.approx(1e-6 + (2e-4 - 1e-6) * 0.5)          # half-way through the cosine
-    assert lrs[14:] == pytest.approx([1e-6, 1e-6])                       # then stays at min_lr
-    assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
+    assert lrs[:4] == pytest.approx([5e-5, 1e-4, 1.5e-4, 2e-4])  # (step + 1) / warm-up steps
+    assert lrs[4] == pytest.approx(2e-4)  # the cosine starts at the base lr
+    assert lrs[9] == pytest.approx(1e-6 + (2e-4 - 1e-6) * 0.5)  # half-way through the cosine
+    assert lrs[14:] == pytest.approx([1e-6, 1e-6])  # then stays at min_lr
+    assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))

@@ -16,8 +16,15 @@ def test_ssim_matches_scikit_image_gaussian_ssim():
     pred = (target * 0.7 + 0.2 * torch.rand_like(target)).clamp(0, 1)
     ours = ssim(pred, target)
     for i in range(3):
-        reference = structural_similarity(_to_uint8(pred[i]), _to_uint8(target[i]), gaussian_weights=True, sigma=1.5,
-                                          use_sample_covariance=False, data_range=255, channel_axis=-1)
+        reference = structural_similarity(
+            _to_uint8(pred[i]),
+            _to_uint8(target[i]),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=255,
+            channel_axis=-1,
+        )
         assert abs(float(ours[i]) - reference) < 1e-3
         assert abs(float(ours[i]) - reference) < 1e-6  # in practice identical to float precision
 

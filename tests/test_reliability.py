@@ -12,18 +12,24 @@ import pytest
 import torch
 
 from conftest import TINY_RUN, TINY_SYNTHETIC, compose_config
-from lle.eval import evaluate
-from lle.train import train
+from lle.cli.eval import evaluate
+from lle.cli.train import train
 
 SMALL_GLADNET = ["model.net.global_channels=8", "model.net.detail_channels=8"]
 DETERMINISTIC_RUN = [a for a in TINY_RUN if not a.startswith("trainer=")] + [
-    "trainer=deterministic", "trainer.accelerator=cpu", "trainer.max_epochs=3", "test=false", *SMALL_GLADNET,
-    *TINY_SYNTHETIC, "data.samples_per_epoch=8", "trainer.limit_train_batches=null",
+    "trainer=deterministic",
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=3",
+    "test=false",
+    *SMALL_GLADNET,
+    *TINY_SYNTHETIC,
+    "data.samples_per_epoch=8",
+    "trainer.limit_train_batches=null",
 ]
 
 
 def _cli(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "lle.train", *DETERMINISTIC_RUN, f"hydra.run.dir={run_dir}", *extra]
+    return [sys.executable, "-m", "lle.cli.train", *DETERMINISTIC_RUN, f"hydra.run.dir={run_dir}", *extra]
 
 
 def _env():
@@ -39,8 +45,9 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
     subprocess.run(_cli(reference), cwd=tmp_path, env=_env(), check=True, capture_output=True, timeout=600)
 
-    proc = subprocess.Popen(_cli(interrupted), cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(interrupted), cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     last = interrupted / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
     while not last.exists() and proc.poll() is None and time.time() < deadline:
@@ -51,8 +58,9 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     epoch_at_kill = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
     assert epoch_at_kill < 2, "the kill came too late to interrupt training"
 
-    subprocess.run(_cli(interrupted, f"ckpt_path={last}"), cwd=tmp_path, env=_env(), check=True,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        _cli(interrupted, f"ckpt_path={last}"), cwd=tmp_path, env=_env(), check=True, capture_output=True, timeout=600
+    )
     expected, resumed = _weights(reference), _weights(interrupted)
     assert expected.keys() == resumed.keys()
     for key in expected:
@@ -64,8 +72,15 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
 
 
 def test_non_finite_loss_stops_with_step_and_batch_and_keeps_good_weights(tiny_train_cfg):
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "trainer.max_epochs=2", "test=false",
-                         "+loss._target_=lle_test_helpers.NonFiniteAfter", "+loss.after=3", "~loss")
+    cfg = tiny_train_cfg(
+        "model=gladnet",
+        *SMALL_GLADNET,
+        "trainer.max_epochs=2",
+        "test=false",
+        "+loss._target_=lle_test_helpers.NonFiniteAfter",
+        "+loss.after=3",
+        "~loss",
+    )
     with pytest.raises(FloatingPointError, match=r"non-finite training loss .* global step 3 .*batch 1"):
         train(cfg)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
@@ -108,7 +123,7 @@ def test_a_checkpoint_save_that_fails_keeps_the_previous_checkpoint(tmp_path):
     io, target = AtomicCheckpointIO(), tmp_path / "checkpoints" / "last.ckpt"
     io.save_checkpoint({"step": 1, "weights": torch.ones(3)}, target)
     good = target.read_bytes()
-    with pytest.raises(Exception):  # a lambda cannot be pickled: torch.save fails part-way through the file
+    with pytest.raises(Exception):  # noqa: B017 — pickling errors vary by Python version; a lambda cannot be pickled: torch.save fails part-way through the file
         io.save_checkpoint({"step": 2, "weights": torch.zeros(1000), "callback": lambda: None}, target)
     assert target.read_bytes() == good
     assert [p.name for p in target.parent.iterdir()] == ["last.ckpt"]  # no temporary file left behind
@@ -117,13 +132,15 @@ def test_a_checkpoint_save_that_fails_keeps_the_previous_checkpoint(tmp_path):
 
 def test_runs_started_in_the_same_second_get_their_own_directories():
     """The run directory ends in a random suffix (`lle_uid`, conf/hydra/default.yaml) after the time stamp."""
-    script = ("from lle.config import CONFIG_DIR, register_resolvers; register_resolvers()\n"
-              "from hydra import compose, initialize_config_dir\n"
-              "from hydra.core.hydra_config import HydraConfig\n"
-              "with initialize_config_dir(config_dir=CONFIG_DIR, version_base='1.3'):\n"
-              "    cfg = compose('train', return_hydra_config=True)\n"
-              "HydraConfig.instance().set_config(cfg)\n"
-              "print(cfg.hydra.run.dir)")
+    script = (
+        "from lle.config import CONFIG_DIR, register_resolvers; register_resolvers()\n"
+        "from hydra import compose, initialize_config_dir\n"
+        "from hydra.core.hydra_config import HydraConfig\n"
+        "with initialize_config_dir(config_dir=CONFIG_DIR, version_base='1.3'):\n"
+        "    cfg = compose('train', return_hydra_config=True)\n"
+        "HydraConfig.instance().set_config(cfg)\n"
+        "print(cfg.hydra.run.dir)"
+    )
     started = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
     dirs = [p.communicate(timeout=120)[0].strip() for p in started]
     assert all("/train/runs/" in d for d in dirs), dirs
@@ -141,7 +158,7 @@ def test_checkpoint_of_another_model_is_refused_by_name(tiny_train_cfg, tmp_path
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     eval_cfg = compose_config("eval", ["trainer=cpu", "model=gamma", f"ckpt_path={ckpt}"], tmp_path / "eval")
-    with pytest.raises(ValueError, match="model=gamma was given but .* holds a gladnet checkpoint"):
+    with pytest.raises(ValueError, match=r"model=gamma was given but .* holds a gladnet checkpoint"):
         evaluate(eval_cfg)
     not_lle = tmp_path / "plain.pth"
     torch.save({"weights": torch.zeros(3)}, not_lle)
@@ -155,16 +172,16 @@ def test_image_too_small_for_the_network_names_the_minimum():
 
     net = lle.models.build("absgn", start_channels=8)  # needs a multiple of 8
     assert net(torch.rand(1, 3, 5, 5)).shape == (1, 3, 5, 5)  # reflect-padded to 8x8 and cropped back
-    with pytest.raises(ValueError, match="3x3 pixels is too small .* multiple of 8"):
+    with pytest.raises(ValueError, match=r"3x3 pixels is too small .* multiple of 8"):
         net(torch.rand(1, 3, 3, 3))
 
 
 def test_a_failed_resume_keeps_the_finished_results(tmp_path):
-    from lle.tasks import record_failure
+    from lle.runs.results import record_failure
 
     results = tmp_path / "metrics.json"
     results.write_text('{"status": "ok", "test/psnr": 21.5}')
-    record_failure(tmp_path, RuntimeError("out of memory in epoch 7"))
+    record_failure(tmp_path, RuntimeError("out of memory in epoch 7"), {"model": "gladnet"})
     assert results.read_text() == '{"status": "ok", "test/psnr": 21.5}'
     [failure] = tmp_path.glob("failure-*.json")
     assert "out of memory in epoch 7" in failure.read_text()

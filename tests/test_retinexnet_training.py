@@ -13,9 +13,10 @@ from PIL import Image
 
 import lle.models
 import lle.models.retinexnet
+from lle.cli.train import train
 from lle.models.retinexnet import RetinexNet
 from lle.modules import RetinexNetModule
-from lle.train import train
+from lle.runs.checkpoint import CheckpointMetadata
 
 SMALL = ["model=retinexnet", "model.net.channel=8"]
 DATA = ["data=lol", "data.crop_size=24", "data.batch_size=2", "data.num_val=2", "data.num_workers=0"]
@@ -71,8 +72,13 @@ def _assert_grid_shows_the_decomposition(grid: Path, cfg, checkpoint: Path) -> N
     assert pixels.shape == (height, len(panels) * width, 3)  # one validation image (limit_val_batches=1)
     for column, panel in enumerate(panels):
         expected = panel[0].expand(3, -1, -1).clamp(0, 1).permute(1, 2, 0).double().numpy()
-        shown = pixels[:, column * width:(column + 1) * width]
+        shown = pixels[:, column * width : (column + 1) * width]
         np.testing.assert_allclose(shown, expected, atol=0.5 / 255 + 1e-6, err_msg=f"grid column {column}")
+
+
+def _procedure(checkpoint: dict) -> dict:
+    """Retinex-Net's stage state as its checkpoints store it."""
+    return CheckpointMetadata.read(checkpoint).procedure_state
 
 
 def test_stage1_trains_only_decomnet_and_stage2_only_relightnet(tiny_train_cfg, lol_root):
@@ -80,21 +86,30 @@ def test_stage1_trains_only_decomnet_and_stage2_only_relightnet(tiny_train_cfg, 
     train(stage1)
     run = Path(stage1.paths.output_dir)
     after_stage1 = _load(run / "checkpoints" / "last.ckpt")
-    assert after_stage1["retinexnet_stage"] == 1 and after_stage1["retinexnet_stage1_epochs"] == 1
+    assert _procedure(after_stage1)["stage"] == 1 and _procedure(after_stage1)["stage1_epochs"] == 1
     initial = _initial_state(stage1)
     assert not _equal(_weights(initial, "net.decom."), _weights(after_stage1["state_dict"], "net.decom."))
     assert _equal(_weights(initial, "net.relight."), _weights(after_stage1["state_dict"], "net.relight."))
 
     # Resume into stage 2: DecomNet stays as stage 1 left it, RelightNet changes.
     last = run / "checkpoints" / "last.ckpt"
-    stage2 = tiny_train_cfg(*SMALL, "trainer.max_epochs=2", "model.decom_epochs=1", f"ckpt_path={last}",
-                            output_dir=run, data=_data(lol_root))
+    stage2 = tiny_train_cfg(
+        *SMALL,
+        "trainer.max_epochs=2",
+        "model.decom_epochs=1",
+        f"ckpt_path={last}",
+        output_dir=run,
+        data=_data(lol_root),
+    )
     result = train(stage2)
     after_stage2 = _load(last)
-    assert after_stage2["retinexnet_stage"] == 2 and after_stage2["epoch"] == 1
-    assert _equal(_weights(after_stage1["state_dict"], "net.decom."), _weights(after_stage2["state_dict"], "net.decom."))
-    assert not _equal(_weights(after_stage1["state_dict"], "net.relight."),
-                      _weights(after_stage2["state_dict"], "net.relight."))
+    assert _procedure(after_stage2)["stage"] == 2 and after_stage2["epoch"] == 1
+    assert _equal(
+        _weights(after_stage1["state_dict"], "net.decom."), _weights(after_stage2["state_dict"], "net.decom.")
+    )
+    assert not _equal(
+        _weights(after_stage1["state_dict"], "net.relight."), _weights(after_stage2["state_dict"], "net.relight.")
+    )
     assert torch.isfinite(torch.tensor(result["test/psnr"]))
     # The decomposition is shown beside the output in the validation grid.
     _assert_grid_shows_the_decomposition(run / "images" / "val" / "epoch_0001.png", stage2, last)
@@ -102,9 +117,16 @@ def test_stage1_trains_only_decomnet_and_stage2_only_relightnet(tiny_train_cfg, 
 
 def test_both_stages_and_the_lr_steps_in_one_fit(tiny_train_cfg, lol_root):
     # Two stage-1 epochs and a decay after one, so one fit shows the step and its restart in stage 2.
-    cfg = tiny_train_cfg(*SMALL, "trainer.max_epochs=3", "model.decom_epochs=2", "model.lr_decay_epoch=1",
-                         "callbacks.model_checkpoint.save_top_k=-1", "callbacks.model_checkpoint.filename='epoch{epoch}'",
-                         "test=false", data=_data(lol_root))
+    cfg = tiny_train_cfg(
+        *SMALL,
+        "trainer.max_epochs=3",
+        "model.decom_epochs=2",
+        "model.lr_decay_epoch=1",
+        "callbacks.model_checkpoint.save_top_k=-1",
+        "callbacks.model_checkpoint.filename='epoch{epoch}'",
+        "test=false",
+        data=_data(lol_root),
+    )
     train(cfg)
     run = Path(cfg.paths.output_dir)
     initial = _initial_state(cfg)
@@ -131,19 +153,26 @@ def test_resuming_with_another_max_epochs_keeps_the_stage_boundary(tiny_train_cf
     run = Path(first.paths.output_dir)
     last = run / "checkpoints" / "last.ckpt"
     before = _load(last)
-    assert before["epoch"] == 0 and before["retinexnet_stage1_epochs"] == 1
+    assert before["epoch"] == 0 and _procedure(before)["stage1_epochs"] == 1
     # Half of the new max_epochs=4 would make epoch 1 a stage-1 epoch again.
-    resumed = tiny_train_cfg(*SMALL, "trainer.max_epochs=4", "+trainer.max_steps=4", "test=false", f"ckpt_path={last}",
-                             output_dir=run, data=_data(lol_root))
+    resumed = tiny_train_cfg(
+        *SMALL,
+        "trainer.max_epochs=4",
+        "+trainer.max_steps=4",
+        "test=false",
+        f"ckpt_path={last}",
+        output_dir=run,
+        data=_data(lol_root),
+    )
     train(resumed)
     after = _load(last)
-    assert after["epoch"] == 1 and after["retinexnet_stage"] == 2 and after["retinexnet_stage1_epochs"] == 1
+    assert after["epoch"] == 1 and _procedure(after)["stage"] == 2 and _procedure(after)["stage1_epochs"] == 1
     assert _equal(_weights(before["state_dict"], "net.decom."), _weights(after["state_dict"], "net.decom."))
 
 
 def test_stage1_length_needs_decom_epochs_without_max_epochs(tiny_train_cfg, lol_root):
     cfg = tiny_train_cfg(*SMALL, "trainer.max_epochs=-1", "+trainer.max_steps=2", "test=false", data=_data(lol_root))
-    with pytest.raises(ValueError, match="set model.decom_epochs"):
+    with pytest.raises(ValueError, match=r"set model\.decom_epochs"):
         train(cfg)
 
 
@@ -152,11 +181,17 @@ def test_start_at_stage2_from_a_stage1_checkpoint(tiny_train_cfg, lol_root, tmp_
     train(stage1)
     ckpt = Path(stage1.paths.output_dir) / "checkpoints" / "last.ckpt"
     decom = _weights(_load(ckpt)["state_dict"], "net.decom.")
-    stage2 = tiny_train_cfg(*SMALL, "trainer.max_epochs=1", f"model.decom_checkpoint={ckpt}", "test=false",
-                            data=_data(lol_root), output_dir=tmp_path / "stage2")
+    stage2 = tiny_train_cfg(
+        *SMALL,
+        "trainer.max_epochs=1",
+        f"model.decom_checkpoint={ckpt}",
+        "test=false",
+        data=_data(lol_root),
+        output_dir=tmp_path / "stage2",
+    )
     train(stage2)
     after = _load(tmp_path / "stage2" / "checkpoints" / "last.ckpt")
-    assert after["retinexnet_stage"] == 2 and after["retinexnet_stage1_epochs"] == 0
+    assert _procedure(after)["stage"] == 2 and _procedure(after)["stage1_epochs"] == 0
     assert _equal(decom, _weights(after["state_dict"], "net.decom."))
 
 
@@ -179,5 +214,5 @@ def test_bm3d_runs_at_test_time_but_not_in_validation(monkeypatch):
 
 def test_raw_data_is_refused_with_a_clear_message(tiny_train_cfg):
     cfg = tiny_train_cfg(*SMALL, data=["data=synthetic_raw"])
-    with pytest.raises(Exception, match="Retinex-Net decomposes sRGB images .* data.input_kind=raw_bayer"):
+    with pytest.raises(Exception, match=r"Retinex-Net decomposes sRGB images .* data\.input_kind=raw_bayer"):
         train(cfg)

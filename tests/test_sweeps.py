@@ -34,12 +34,22 @@ def comparison(tmp_path_factory) -> Path:
     and three baselines. The second sweeps a reduced GLADNet's learning rate (widths are overrides only GLADNet
     accepts) and has a job with a negative learning rate, which Adam rejects: it must fail alone."""
     root = tmp_path_factory.mktemp("compare")
-    train = [sys.executable, "-m", "lle.train", "-m", *TINY_RUN, *TINY_SYNTHETIC]
+    train = [sys.executable, "-m", "lle.cli.train", "-m", *TINY_RUN, *TINY_SYNTHETIC]
     # Two epochs: Retinex-Net's first trains only DecomNet, which gives no validation PSNR to select on.
-    run_cli([*train, f"model={','.join(MODELS)}", "trainer.max_epochs=2", f"hydra.sweep.dir={root / 'sweeps' / 'models'}"],
-            cwd=root)
-    run_cli([*train, "model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=1e-3,-1",
-             f"hydra.sweep.dir={root / 'sweeps' / 'lr'}"], cwd=root)
+    run_cli(
+        [*train, f"model={','.join(MODELS)}", "trainer.max_epochs=2", f"hydra.sweep.dir={root / 'sweeps' / 'models'}"],
+        cwd=root,
+    )
+    run_cli(
+        [
+            *train,
+            "model=gladnet",
+            *SMALL_GLADNET,
+            "model.optimizer.lr=1e-3,-1",
+            f"hydra.sweep.dir={root / 'sweeps' / 'lr'}",
+        ],
+        cwd=root,
+    )
     exe = shutil.which("lle-report") or str(Path(sys.executable).with_name("lle-report"))
     run_cli([exe, str(root / "sweeps"), "--out", str(root / "report")], cwd=root)
     return root
@@ -59,8 +69,10 @@ def rows_by_run(root: Path) -> dict[str, dict]:
 
 
 def test_every_job_ran_and_only_the_bad_one_failed(comparison):
-    runs = {p.parent.relative_to(comparison / "sweeps").as_posix(): metrics_of(p.parent)
-            for p in (comparison / "sweeps").rglob("metrics.json")}
+    runs = {
+        p.parent.relative_to(comparison / "sweeps").as_posix(): metrics_of(p.parent)
+        for p in (comparison / "sweeps").rglob("metrics.json")
+    }
     assert sorted(runs) == sorted(RUNS)
     assert {k: m["status"] for k, m in runs.items()} == {k: "failed" if k == FAILED else "ok" for k in runs}
     assert BAD_LR.search(runs[FAILED]["error"])
@@ -81,8 +93,15 @@ def test_leaderboard_rows_are_the_runs_metrics(comparison):
         metrics = metrics_of(Path(row["run_dir"]))
         assert row["status"] == metrics["status"]
         assert row["model"] == metrics["choice/model"] and row["data"] == metrics["choice/data"] == "synthetic"
-        for key in ("test/psnr", "test/ssim", "test/psnr_gtmean", "test/ssim_gtmean", "val/psnr_best",
-                    "params", "train_time_s"):
+        for key in (
+            "test/psnr",
+            "test/ssim",
+            "test/psnr_gtmean",
+            "test/ssim_gtmean",
+            "val/psnr_best",
+            "params",
+            "train_time_s",
+        ):
             assert (float(row[key]) if row[key] else None) == metrics.get(key), key  # exactly, not rounded
         assert row["checkpoint_best"] == (metrics.get("checkpoint_best") or "")
         assert row["error"] == metrics.get("error", "")
@@ -155,8 +174,9 @@ def test_report_lists_unfinished_runs_and_optional_columns(tmp_path):
     sweep = tmp_path / "sweep"
     timed = sweep / "0_external"  # a run from elsewhere: latency measured, no config.yaml to count MACs from
     timed.mkdir(parents=True)
-    (timed / "metrics.json").write_text(json.dumps({"status": "ok", "choice/model": "external", "test/psnr": 20.5,
-                                                    "latency_ms_256": 12.25}))
+    (timed / "metrics.json").write_text(
+        json.dumps({"status": "ok", "choice/model": "external", "test/psnr": 20.5, "latency_ms_256": 12.25})
+    )
     killed = sweep / "1_gladnet"  # the job was killed before it could write metrics.json
     (killed / ".hydra").mkdir(parents=True)
     truncated = sweep / "2_he"

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 import lle.models
-from lle.eval import evaluate
-from lle.train import train
-
 from conftest import TINY_SYNTHETIC, compose_config
+from lle.cli.eval import evaluate
+from lle.cli.train import train
 
 # Overrides that make each network small enough for a CPU fast_dev_run. Networks without an entry
 # run at full width.
@@ -36,8 +35,15 @@ def test_train_writes_run_outputs_and_eval_reproduces_test_metrics(tiny_train_cf
     cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=2")
     result = train(cfg)
     run = Path(cfg.paths.output_dir)
-    for name in ("config.yaml", "command.txt", "environment.json", "metrics.json", "per_image.csv",
-                 "checkpoints/best.ckpt", "checkpoints/last.ckpt"):
+    for name in (
+        "config.yaml",
+        "command.txt",
+        "environment.json",
+        "metrics.json",
+        "per_image.csv",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+    ):
         assert (run / name).is_file(), name
     assert list((run / "images" / "val").glob("epoch_*.png"))
     metrics = json.loads((run / "metrics.json").read_text())
@@ -45,10 +51,19 @@ def test_train_writes_run_outputs_and_eval_reproduces_test_metrics(tiny_train_cf
     assert "val/psnr_best" in metrics and metrics["protocol/selection"].startswith("checkpoint with the best val/psnr")
     assert metrics["choice/model"] == "gladnet" and metrics["params"] > 0
 
-    eval_cfg = compose_config("eval", ["trainer=cpu", *[o for o in ("data=synthetic",)],
-                                       "data.num_test=2", "data.eval_crop=48", "data.eval_batch_size=2",
-                                       f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", "save_images=true"],
-                              tmp_path / "eval_run")
+    eval_cfg = compose_config(
+        "eval",
+        [
+            "trainer=cpu",
+            "data=synthetic",
+            "data.num_test=2",
+            "data.eval_crop_size=48",
+            "data.eval_batch_size=2",
+            f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}",
+            "save_images=true",
+        ],
+        tmp_path / "eval_run",
+    )
     evaluated = evaluate(eval_cfg)
     assert evaluated["test/psnr"] == pytest.approx(metrics["test/psnr"], abs=1e-4)
     assert evaluated["test/ssim"] == pytest.approx(metrics["test/ssim"], abs=1e-5)
@@ -63,8 +78,9 @@ def test_resume_from_last_checkpoint_continues_the_run(tiny_train_cfg):
     state = torch.load(last, map_location="cpu", weights_only=False)
     assert state["epoch"] == 0 and state["global_step"] == 2
 
-    resumed = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=2", "test=false",
-                             f"ckpt_path={last}", output_dir=run)
+    resumed = tiny_train_cfg(
+        "model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=2", "test=false", f"ckpt_path={last}", output_dir=run
+    )
     train(resumed)
     state = torch.load(last, map_location="cpu", weights_only=False)
     assert state["epoch"] == 1 and state["global_step"] == 4  # continued, not restarted
@@ -80,27 +96,50 @@ def test_a_finished_run_directory_is_never_written_over(tiny_train_cfg, tmp_path
         train(again)
     other = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "test=false", output_dir=tmp_path / "other")
     train(other)  # resuming from another run's checkpoint does not make this directory free to use
-    resumed_elsewhere = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], "trainer.max_epochs=2",
-                                       f"ckpt_path={tmp_path / 'other' / 'checkpoints' / 'last.ckpt'}", output_dir=run)
+    resumed_elsewhere = tiny_train_cfg(
+        "model=gladnet",
+        *REDUCED["gladnet"],
+        "trainer.max_epochs=2",
+        f"ckpt_path={tmp_path / 'other' / 'checkpoints' / 'last.ckpt'}",
+        output_dir=run,
+    )
     with pytest.raises(FileExistsError, match="already holds a run"):
         train(resumed_elsewhere)
     with pytest.raises(FileExistsError, match="already holds a run"):  # nor may an evaluation write into it
-        evaluate(compose_config("eval", ["trainer=cpu", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
-                                         *TINY_SYNTHETIC], run))
+        evaluate(
+            compose_config(
+                "eval", ["trainer=cpu", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", *TINY_SYNTHETIC], run
+            )
+        )
     assert all(p.read_bytes() == content for p, content in kept.items())
 
 
 def test_lol_data_end_to_end(tiny_train_cfg, lol_root):
-    cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"], data=[
-        "data=lol", f"data.root={lol_root}", "data.crop_size=32", "data.batch_size=2", "data.num_val=2",
-        "data.num_workers=0"])
+    cfg = tiny_train_cfg(
+        "model=gladnet",
+        *REDUCED["gladnet"],
+        data=[
+            "data=lol",
+            f"data.root={lol_root}",
+            "data.crop_size=32",
+            "data.batch_size=2",
+            "data.num_val=2",
+            "data.num_workers=0",
+        ],
+    )
     result = train(cfg)
     assert result["split_sizes"] == {"train": 6, "val": 2, "test": 3}
     assert math.isfinite(result["test/psnr"])
 
 
-TINY_RAW = ["data=synthetic_raw", "data.num_scenes=6", "data.image_size=[96,144]", "data.patch_size=16",
-            "data.batch_size=2", "data.eval_patch_size=32"]
+TINY_RAW = [
+    "data=synthetic_raw",
+    "data.num_scenes=6",
+    "data.image_size=[96,144]",
+    "data.crop_size=16",
+    "data.batch_size=2",
+    "data.eval_crop_size=32",
+]
 
 
 @pytest.mark.parametrize("model", ["gladnet", "absgn"])
@@ -117,13 +156,19 @@ def test_srgb_networks_train_on_packed_raw_through_the_data_config(model, tiny_t
 
 @pytest.mark.parametrize("camera", ["Sony", "Fuji"])
 def test_alen_on_a_mini_sid_tree_of_dngs(camera, tiny_train_cfg):
-    data = {"Sony": TINY_RAW,
-            "Fuji": ["data=synthetic_raw_fuji", "data.num_scenes=3", "data.patch_size=16", "data.batch_size=1",
-                     "data.eval_patch_size=32"]}[camera]
+    data = {
+        "Sony": TINY_RAW,
+        "Fuji": [
+            "data=synthetic_raw_fuji",
+            "data.num_scenes=3",
+            "data.crop_size=16",
+            "data.batch_size=1",
+            "data.eval_crop_size=32",
+        ],
+    }[camera]
     cfg = tiny_train_cfg("model=alen", "debug=fast_dev_run", data=data)
     result = train(cfg)
     assert result["status"] == "ok" and math.isfinite(result["test/psnr"])
-
 
 
 def test_testing_uses_channels_last_and_restores_the_layout():
@@ -142,12 +187,24 @@ def test_testing_uses_channels_last_and_restores_the_layout():
             layouts.append(weight.is_contiguous(memory_format=torch.channels_last))
 
     generator = torch.Generator().manual_seed(1)
-    pairs = [{"input": torch.rand(3, 40, 48, generator=generator) * 0.2, "target": torch.rand(3, 40, 48, generator=generator),
-              "name": f"pair_{i}"} for i in range(2)]
+    pairs = [
+        {
+            "input": torch.rand(3, 40, 48, generator=generator) * 0.2,
+            "target": torch.rand(3, 40, 48, generator=generator),
+            "name": f"pair_{i}",
+        }
+        for i in range(2)
+    ]
     results = {}
     for channels_last in (True, False):
-        trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                             enable_model_summary=False, callbacks=[RecordLayout()])
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[RecordLayout()],
+        )
         module = EnhancementModule(net, test_channels_last=channels_last)
         (results[channels_last],) = trainer.test(module, DataLoader(pairs, batch_size=1), verbose=False)
         assert layouts[-2:] == [channels_last] * 2

@@ -23,8 +23,8 @@ def wandb_records(path: Path) -> list:
         if room < 7:  # block trailer
             pos += room
             continue
-        _, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        chunk, pos = data[pos + 7:pos + 7 + length], pos + 7 + length
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         if kind == 0:  # zero padding up to the end of a block
             pos += room - 7 - length
             continue
@@ -51,18 +51,36 @@ def final_summary(records: list) -> dict:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("wandb")
-    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_CONFIG_DIR": root / "config",
-           "WANDB_CACHE_DIR": root / "cache", "WANDB_DATA_DIR": root / "data", "NETRC": root / "no-netrc",
-           "WANDB_BASE_URL": "http://127.0.0.1:9"}  # a refused port: any attempt to go online fails at once
+    env = {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_CONFIG_DIR": root / "config",
+        "WANDB_CACHE_DIR": root / "cache",
+        "WANDB_DATA_DIR": root / "data",
+        "NETRC": root / "no-netrc",
+        "WANDB_BASE_URL": "http://127.0.0.1:9",
+    }  # a refused port: any attempt to go online fails at once
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, str(value))
         patch.delenv("WANDB_API_KEY", raising=False)
         # Job 1 asks for crops larger than the photographs: it fails once its W&B run has started, which must
         # then end as failed; job 0's as finished.
-        run_cli([sys.executable, "-m", "lle.train", "-m", "logger=wandb", *TINY_RUN, *TINY_SYNTHETIC,
-                 *SMALL_GLADNET, "data.crop_size=32,4096", f"hydra.sweep.dir={root / 'compare_gladnet'}"],
-                cwd=root)
+        run_cli(
+            [
+                sys.executable,
+                "-m",
+                "lle.cli.train",
+                "-m",
+                "logger=wandb",
+                *TINY_RUN,
+                *TINY_SYNTHETIC,
+                *SMALL_GLADNET,
+                "data.crop_size=32,4096",
+                f"hydra.sweep.dir={root / 'compare_gladnet'}",
+            ],
+            cwd=root,
+        )
     return root / "compare_gladnet"
 
 
@@ -87,7 +105,7 @@ def test_run_carries_config_summary_and_images(sweep):
     records = wandb_records(next(run_dir.glob("run-*.wandb")))
 
     config = {item.key: json.loads(item.value_json) for record in of_type(records, "config") for item in record.update}
-    assert config["model"]["net"]["_target_"] == "lle.models.gladnet.GLADNet"
+    assert config["model"]["net"]["network"] == "lle.models.gladnet.GLADNet"  # built by lle.models.adapters.adapted
     assert config["model"]["net"]["global_channels"] == 8 and config["data"]["crop_size"] == 32  # resolved
     assert config["params"] == metrics["params"]
 
@@ -115,14 +133,18 @@ def test_failed_job_ends_its_wandb_run_as_failed(sweep):
     assert json.loads((sweep / "1_gladnet" / "metrics.json").read_text())["status"] == "failed"
 
 
-@pytest.mark.parametrize("api_key, netrc_host, mode, offline", [
-    (None, None, None, True),                        # no credentials: written offline for `wandb sync`
-    (None, "api.wandb.ai", None, False),             # after `wandb login`
-    ("0123456789abcdef", None, None, False),         # WANDB_API_KEY
-    ("0123456789abcdef", None, "offline", True),     # the user asked for offline
-])
-def test_wandb_goes_offline_exactly_when_there_are_no_credentials(api_key, netrc_host, mode, offline, tmp_path,
-                                                                   monkeypatch):
+@pytest.mark.parametrize(
+    "api_key, netrc_host, mode, offline",
+    [
+        (None, None, None, True),  # no credentials: written offline for `wandb sync`
+        (None, "api.wandb.ai", None, False),  # after `wandb login`
+        ("0123456789abcdef", None, None, False),  # WANDB_API_KEY
+        ("0123456789abcdef", None, "offline", True),  # the user asked for offline
+    ],
+)
+def test_wandb_goes_offline_exactly_when_there_are_no_credentials(
+    api_key, netrc_host, mode, offline, tmp_path, monkeypatch
+):
     from conftest import compose_config
 
     netrc = tmp_path / "netrc"
@@ -143,14 +165,31 @@ def test_a_resumed_run_logs_into_the_same_wandb_run(sweep, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(sweep / "0_gladnet", run)  # a copy: the sweep's own job keeps exactly one W&B run
     first_id = offline_run(run).name.rsplit("-", 1)[1]
-    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "NETRC": str(tmp_path / "no-netrc"),
-           "WANDB_CONFIG_DIR": str(tmp_path / "config"), "WANDB_BASE_URL": "http://127.0.0.1:9"}
+    env = {
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "NETRC": str(tmp_path / "no-netrc"),
+        "WANDB_CONFIG_DIR": str(tmp_path / "config"),
+        "WANDB_BASE_URL": "http://127.0.0.1:9",
+    }
     with pytest.MonkeyPatch.context() as patch:
         for key, value in env.items():
             patch.setenv(key, value)
         patch.delenv("WANDB_API_KEY", raising=False)
-        run_cli([sys.executable, "-m", "lle.train", "logger=wandb", *TINY_RUN, *TINY_SYNTHETIC, *SMALL_GLADNET,
-                 "trainer.max_epochs=2", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", f"hydra.run.dir={run}"],
-                cwd=tmp_path)
+        run_cli(
+            [
+                sys.executable,
+                "-m",
+                "lle.cli.train",
+                "logger=wandb",
+                *TINY_RUN,
+                *TINY_SYNTHETIC,
+                *SMALL_GLADNET,
+                "trainer.max_epochs=2",
+                f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}",
+                f"hydra.run.dir={run}",
+            ],
+            cwd=tmp_path,
+        )
     runs = sorted((run / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and {r.name.rsplit("-", 1)[1] for r in runs} == {first_id}

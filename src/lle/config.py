@@ -15,8 +15,12 @@ CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 # conf/hydra/launcher/{joblib,submitit_slurm}.yaml extend the plugins' configs of the same name on purpose, so
 # that `hydra/launcher=joblib` gets lle's settings with every plugin option; Hydra warns about that pattern.
-warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/(joblib|submitit_slurm)' is validated against "
-                        r"ConfigStore schema", category=UserWarning)
+warnings.filterwarnings(
+    "ignore",
+    message=r"\s*'hydra/launcher/(joblib|submitit_slurm)' is validated against "
+    r"ConfigStore schema",
+    category=UserWarning,
+)
 
 
 def wandb_credentials_available() -> bool:
@@ -42,7 +46,7 @@ def register_resolvers() -> None:
 
 # Values that must be positive wherever they appear in a run's config (learning rates of any optimizer,
 # sizes and counts of the data); checked before any work, so the error names the option, not a torch internal.
-POSITIVE_KEYS = {"lr", "batch_size", "crop_size", "patch_size", "eval_patch_size"}
+POSITIVE_KEYS = {"lr", "batch_size", "crop_size", "eval_crop_size"}
 NON_NEGATIVE_KEYS = {"num_workers", "weight_decay", "dataset_enlarge_ratio"}
 
 
@@ -65,7 +69,7 @@ def _numbers(node, prefix: str):
             continue
         try:
             value = node[key]
-        except Exception:  # an interpolation that only resolves inside a running Trainer: not ours to judge
+        except Exception:  # noqa: BLE001 — an interpolation that resolves only in a running Trainer: not ours
             continue
         if isinstance(value, (DictConfig, ListConfig)):
             yield from _numbers(value, dotted + ".")

@@ -11,18 +11,19 @@ the tile) and `self_ensemble` (x8 dihedral transforms, inverted and averaged); `
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from lle.checkpoints import load_lle_checkpoint
-from lle.complexity import prefers_channels_last
+from lle.models.complexity import prefers_channels_last
+from lle.models.interface import network_input
 
 OFFICIAL_PREFIX = "official:"
 DEFAULT_TILE_OVERLAP = 32
@@ -32,10 +33,10 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a checkpoint says about its network (from its "lle" metadata)."""
+    """Where a network comes from and what it takes (the network declares the input: `network_input`)."""
 
     name: str | None  # the model name, as in conf/model/<name>.yaml
-    input_kind: str  # "srgb", or the raw kind the network was trained on
+    input_kind: str  # one of lle.models.interface.INPUT_KINDS
     in_channels: int
     data_name: str | None = None
     protocol: dict[str, Any] = field(default_factory=dict)  # the training/evaluation protocol
@@ -47,13 +48,20 @@ class Enhancer(nn.Module):
     """A network ready for inference: eval mode, no gradients, on `device`, with the chosen numerics.
 
     `forward` takes a float B×C×H×W tensor in [0, 1] on any device and returns the float32 output on
-    `device`. Options: `channels_last` memory format (None, the default: `lle.complexity.prefers_channels_last`,
+    `device`. Options: `channels_last` memory format (None, the default: `lle.models.complexity.prefers_channels_last`,
     on where it was measured faster), `bf16` autocast (faster, but changes the numbers), `compile` with
     torch.compile.
     """
 
-    def __init__(self, net: nn.Module, info: ModelInfo | None = None, device: str | torch.device = "cpu",
-                 channels_last: bool | None = None, bf16: bool = False, compile: bool = False):
+    def __init__(
+        self,
+        net: nn.Module,
+        info: ModelInfo | None = None,
+        device: str | torch.device = "cpu",
+        channels_last: bool | None = None,
+        bf16: bool = False,
+        compile: bool = False,
+    ):
         super().__init__()
         self.device = resolve_device(device)
         net = net.eval().requires_grad_(False).to(self.device)
@@ -62,7 +70,7 @@ class Enhancer(nn.Module):
         if channels_last:
             net = net.to(memory_format=torch.channels_last)
         self.net = torch.compile(net) if compile else net
-        self.info = info or ModelInfo(name=None, input_kind="srgb", in_channels=3)
+        self.info = info or _info(net, name=None)
         self.channels_last, self.bf16 = channels_last, bf16
         self.eval()
 
@@ -84,8 +92,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
 
 # --- loading -----------------------------------------------------------------------------------------------
 
-def load_model(source: str | PathLike, device: str | torch.device = "cpu", channels_last: bool | None = None,
-               bf16: bool = False, compile: bool = False) -> Enhancer:
+
+def load_model(
+    source: str | PathLike,
+    device: str | torch.device = "cpu",
+    channels_last: bool | None = None,
+    bf16: bool = False,
+    compile: bool = False,
+) -> Enhancer:
     """An `Enhancer` from an lle checkpoint alone (it carries its model config), or from an official weight
     file given as `official:<name>:<path>` (see `lle.models.from_official`).
 
@@ -101,32 +115,36 @@ def load_model(source: str | PathLike, device: str | torch.device = "cpu", chann
 
 def load_official(spec: str) -> tuple[nn.Module, ModelInfo]:
     """The network of an official weight file given as `official:<name>:<path>` (see `lle.models.from_official`)."""
-    name, _, path = spec[len(OFFICIAL_PREFIX):].partition(":")
+    name, _, path = spec[len(OFFICIAL_PREFIX) :].partition(":")
     if not spec.startswith(OFFICIAL_PREFIX) or not name or not path:
         raise ValueError(f"expected official:<name>:<path>, got {spec!r}")
     from lle.models import from_official
 
-    return from_official(name, path), ModelInfo(name=name, input_kind="srgb", in_channels=3, source=spec)
+    net = from_official(name, path)
+    return net, _info(net, name=name, source=spec)
 
 
 def _load_lle_checkpoint(path: Path) -> tuple[nn.Module, ModelInfo]:
-    # The whole training module is rebuilt so that its network has the trained structure (e.g. the
-    # packed-RAW adapter); only the network is kept.
-    module, metadata = load_lle_checkpoint(path)
-    return module.net, _model_info(metadata, path)
+    from lle.runs.checkpoint import load_lle_network
+
+    net, metadata = load_lle_network(path)
+    return net, _info(
+        net,
+        name=metadata.model_name,
+        data_name=metadata.data_name,
+        protocol=dict(metadata.protocol),
+        data_config=dict(metadata.data_config),
+        source=str(path),
+    )
 
 
-def _model_info(metadata: dict[str, Any], path: Path) -> ModelInfo:
-    data_config = metadata.get("data_config") or {}
-    net_config = (metadata.get("model_config") or {}).get("net") or {}
-    in_channels = int(data_config.get("in_channels") or net_config.get("in_channels") or 3)
-    input_kind = data_config.get("input_kind") or ("srgb" if in_channels == 3 else "raw")
-    return ModelInfo(name=metadata.get("model_name"), input_kind=input_kind, in_channels=in_channels,
-                     data_name=metadata.get("data_name"), protocol=dict(metadata.get("protocol") or {}),
-                     data_config=dict(data_config), source=str(path))
+def _info(net: nn.Module, name: str | None, **details: Any) -> ModelInfo:
+    taken = network_input(net)
+    return ModelInfo(name=name, input_kind=taken.kind, in_channels=taken.channels, **details)
 
 
 # --- test modes --------------------------------------------------------------------------------------------
+
 
 def _runner(model: nn.Module | Forward) -> Forward:
     """A float32 forward that moves the input to a bare module's device (an `Enhancer` does it itself)."""
@@ -159,7 +177,7 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
     if size <= tile:
         return [0]
     starts = list(range(0, size - tile, tile - overlap))
-    return starts + [size - tile]
+    return [*starts, size - tile]
 
 
 def blend_window(length: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.Tensor:
@@ -187,8 +205,9 @@ def _scaled(value: int, scale: Fraction, what: str) -> int:
 
 
 @torch.inference_mode()
-def enhance_tiled(model: nn.Module | Forward, x: torch.Tensor, tile: int,
-                  overlap: int = DEFAULT_TILE_OVERLAP) -> torch.Tensor:
+def enhance_tiled(
+    model: nn.Module | Forward, x: torch.Tensor, tile: int, overlap: int = DEFAULT_TILE_OVERLAP
+) -> torch.Tensor:
     """Run `model` on overlapping `tile`×`tile` crops of B×C×H×W `x` and blend them into one output.
 
     Peak memory follows the tile, not the image; tiles go to the model's device one at a time and the
@@ -207,7 +226,7 @@ def enhance_tiled(model: nn.Module | Forward, x: torch.Tensor, tile: int,
     out = weight = None
     for top in rows:
         for left in cols:
-            y = forward(x[..., top:top + tile_h, left:left + tile_w]).to(x.device)
+            y = forward(x[..., top : top + tile_h, left : left + tile_w]).to(x.device)
             if out is None:
                 scale = Fraction(y.shape[-2], tile_h)
                 if Fraction(y.shape[-1], tile_w) != scale:
@@ -229,13 +248,17 @@ def enhance_tiled(model: nn.Module | Forward, x: torch.Tensor, tile: int,
 
 # --- images in, images out ---------------------------------------------------------------------------------
 
-INTEGER_MAXIMUM = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
-                   torch.uint8: 255.0, torch.uint16: 65535.0}
+INTEGER_MAXIMUM = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, torch.uint8: 255.0, torch.uint16: 65535.0}
 
 
 @torch.inference_mode()
-def enhance_tensor(model: nn.Module | Forward, x: torch.Tensor, tile: int | None = None,
-                   overlap: int = DEFAULT_TILE_OVERLAP, ensemble: bool = False) -> torch.Tensor:
+def enhance_tensor(
+    model: nn.Module | Forward,
+    x: torch.Tensor,
+    tile: int | None = None,
+    overlap: int = DEFAULT_TILE_OVERLAP,
+    ensemble: bool = False,
+) -> torch.Tensor:
     """B×C×H×W float in [0, 1] → B×3×H'×W' float32 on `x`'s device, not clamped (the network contract)."""
     forward = _runner(model)
     if ensemble:
@@ -246,8 +269,13 @@ def enhance_tensor(model: nn.Module | Forward, x: torch.Tensor, tile: int | None
 
 
 @torch.inference_mode()
-def enhance(model: nn.Module | Forward, image: np.ndarray | torch.Tensor, tile: int | None = None,
-            overlap: int = DEFAULT_TILE_OVERLAP, self_ensemble: bool = False) -> np.ndarray | torch.Tensor:
+def enhance(
+    model: nn.Module | Forward,
+    image: np.ndarray | torch.Tensor,
+    tile: int | None = None,
+    overlap: int = DEFAULT_TILE_OVERLAP,
+    self_ensemble: bool = False,
+) -> np.ndarray | torch.Tensor:
     """Enhance one image (or a batch), returning the same kind as given.
 
     - numpy H×W×C uint8 / uint16 / float in [0, 1] → H'×W'×3 of the same dtype;

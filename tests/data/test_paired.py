@@ -30,8 +30,10 @@ def test_lol_layouts_and_validation_carved_from_training(tmp_path, layout):
 def test_lol_v2_real_pairs_by_numeric_id(tmp_path):
     root = write_lol_tree(tmp_path / "v2", n_train=4, n_test=2, layout="lol_v2_real")
     pairs = pair_folders(root / "Train/Low", root / "Train/Normal")
-    assert [(p.low.name, p.high.name) for p in pairs][:2] == [("low00001.png", "normal00001.png"),
-                                                              ("low00002.png", "normal00002.png")]
+    assert [(p.low.name, p.high.name) for p in pairs][:2] == [
+        ("low00001.png", "normal00001.png"),
+        ("low00002.png", "normal00002.png"),
+    ]
 
 
 def test_crops_and_flips_are_identical_for_both_images(tmp_path):
@@ -91,7 +93,32 @@ def test_empty_folder_is_an_error(tmp_path):
 
 
 def test_enlarge_ratio_makes_longer_epochs(lol_root):
-    dm = PairedImageDataModule(root=str(lol_root), layouts=LOL_LAYOUTS, num_val=2, crop_size=16, batch_size=2,
-                               dataset_enlarge_ratio=3)
+    dm = PairedImageDataModule(
+        root=str(lol_root), layouts=LOL_LAYOUTS, num_val=2, crop_size=16, batch_size=2, dataset_enlarge_ratio=3
+    )
     dm.setup("fit")
     assert len(dm.train_dataloader()) == 6 * 3 // 2
+
+
+def test_eval_crop_size_takes_the_center_of_each_evaluation_pair(lol_root):
+    dm = PairedImageDataModule(
+        root=str(lol_root), layouts=LOL_LAYOUTS, num_val=2, crop_size=16, eval_crop_size=20, batch_size=2
+    )
+    dm.setup("fit")
+    dm.setup("test")
+    whole = PairedImageDataset(dm.test_set.pairs)[0]  # 48×64
+    item = dm.test_set[0]
+    assert item["input"].shape == item["target"].shape == (3, 20, 20)
+    assert torch.equal(item["input"], whole["input"][:, 14:34, 22:42])
+    assert torch.equal(item["target"], whole["target"][:, 14:34, 22:42])
+    assert dm.val_set[1]["input"].shape == (3, 20, 20)
+    assert dm.train_set[(0, 0)]["input"].shape == (3, 16, 16)  # training crops keep crop_size
+    with pytest.raises(ValueError, match=r"smaller than data\.eval_crop_size=64"):
+        PairedImageDataset(dm.test_set.pairs, eval_crop_size=64)
+
+
+def test_renamed_crop_options_name_their_new_names(lol_root):
+    with pytest.raises(TypeError, match=r"data\.eval_crop \(now data\.eval_crop_size\)"):
+        PairedImageDataModule(root=str(lol_root), layouts=LOL_LAYOUTS, eval_crop=32)
+    with pytest.raises(TypeError, match=r"data\.patch_size \(now data\.crop_size\).*data\.frobnicate$"):
+        PairedImageDataModule(root=str(lol_root), layouts=LOL_LAYOUTS, patch_size=32, frobnicate=1)

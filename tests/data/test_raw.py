@@ -39,7 +39,7 @@ def bayer_site_mosaic(pattern: str, height: int = 32, width: int = 48) -> np.nda
     tile = np.empty((2, 2), np.uint16)
     for (y, x), colour in np.ndenumerate(np.array(list(pattern)).reshape(2, 2)):
         if colour == "G":
-            row = "".join(pattern[2 * y: 2 * y + 2])
+            row = "".join(pattern[2 * y : 2 * y + 2])
             colour = "Gr" if "R" in row else "Gb"
         tile[y, x] = SITE_VALUES[colour]
     return np.tile(tile, (height // 2, width // 2))
@@ -79,8 +79,12 @@ def test_pack_bayer_reads_per_channel_black_and_accepts_overrides(tmp_path):
     with read_raw(tmp_path / "b.dng") as raw:
         packed = pack_bayer(raw)
         sid = pack_bayer(raw, black=SID_SONY_LEVELS[0], white=SID_SONY_LEVELS[1])
-    expected = [normalised(SITE_VALUES["R"], 500), normalised(SITE_VALUES["Gr"], 510),
-                normalised(SITE_VALUES["B"], 530), normalised(SITE_VALUES["Gb"], 520)]
+    expected = [
+        normalised(SITE_VALUES["R"], 500),
+        normalised(SITE_VALUES["Gr"], 510),
+        normalised(SITE_VALUES["B"], 530),
+        normalised(SITE_VALUES["Gb"], 520),
+    ]
     np.testing.assert_allclose(packed[:, 0, 0], expected, rtol=1e-6)
     np.testing.assert_allclose(sid[:, 0, 0], [normalised(SITE_VALUES[c]) for c in ("R", "Gr", "B", "Gb")], rtol=1e-6)
 
@@ -163,10 +167,15 @@ def test_neutral_scene_develops_neutral(tmp_path):
     np.testing.assert_allclose(rgb / rgb.mean(), 1.0, atol=0.01)
 
 
-@pytest.mark.parametrize("name,seconds", [
-    ("00001_00_0.1s.ARW", 0.1), ("10003_05_0.033s.RAF", 0.033), ("./Sony/long/20001_00_10s.dng", 10.0),
-    ("00001_00_30s.ARW", 30.0),
-])
+@pytest.mark.parametrize(
+    "name,seconds",
+    [
+        ("00001_00_0.1s.ARW", 0.1),
+        ("10003_05_0.033s.RAF", 0.033),
+        ("./Sony/long/20001_00_10s.dng", 10.0),
+        ("00001_00_30s.ARW", 30.0),
+    ],
+)
 def test_parse_exposure(name, seconds):
     assert parse_exposure(name) == seconds
 
@@ -193,9 +202,46 @@ def test_truncated_or_missing_files_are_named(tmp_path, sony_tree):
     source = read_sid_list(sony_tree["val"])[0].long
     truncated = tmp_path / "00009_00_10s.dng"
     truncated.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
-    with pytest.raises(RawFileError, match="00009_00_10s.dng"):
+    with pytest.raises(RawFileError, match=r"00009_00_10s\.dng"):
         read_raw(truncated)
-    with pytest.raises(RawFileError, match="00009_00_10s.dng"):
+    with pytest.raises(RawFileError, match=r"00009_00_10s\.dng"):
         postprocess_ground_truth(truncated)
-    with pytest.raises(FileNotFoundError, match="missing.ARW"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.ARW"):
         read_raw(tmp_path / "missing.ARW")
+
+
+def test_rawpy_and_tifffile_are_needed_only_by_what_reads_or_writes_such_files(sony_tree, tmp_path):
+    """Without rawpy and tifffile every data module imports, a prepared SID cache is read, and opening a RAW
+    file, writing a DNG or reading a TIFF says what to install."""
+    import subprocess
+    import sys
+
+    from lle.data.sid_cache import prepare_sid
+
+    prepare_sid([sony_tree["val"]], tmp_path / "cache")
+    (tmp_path / "image.tif").write_bytes(b"II*\x00")
+    script = f"""
+import sys
+sys.modules["rawpy"] = sys.modules["tifffile"] = None  # any import of them now raises ImportError
+import lle.data.dng, lle.data.io, lle.data.paired, lle.data.raw, lle.data.sid, lle.data.sid_cache
+import lle.data.synthetic, lle.data.synthetic_lol, lle.data.synthetic_raw
+import numpy as np
+from lle.data.sid import SIDDataset
+item = SIDDataset({str(sony_tree["val"])!r}, crop_size=8, cache_dir={str(tmp_path / "cache")!r})[0]
+assert item["input"].shape == (4, 8, 8)
+for call in (lambda: lle.data.raw.read_raw({str(sony_tree["val"].parent / "Sony/long/20001_00_10s.dng")!r}),
+             lambda: lle.data.dng.write_dng({str(tmp_path / "x.dng")!r}, np.zeros((32, 32), np.uint16)),
+             lambda: lle.data.io.read_image({str(tmp_path / "image.tif")!r})):
+    try:
+        call()
+    except ImportError as error:
+        print(error)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        'camera RAW files need rawpy: pip install "lle[raw]"',
+        "writing DNG files (the synthetic RAW data) needs tifffile: pip install tifffile",
+        "TIFF images need tifffile: pip install tifffile",
+    ]
+    assert not (tmp_path / "x.dng").exists() and list(tmp_path.glob(".x.dng*")) == []

@@ -31,15 +31,15 @@ def dihedral_views(image: torch.Tensor):
 def locate(patch: torch.Tensor, full: torch.Tensor) -> list[tuple[int, int]]:
     """Every (y, x) where `patch` is a crop of `full`; candidates are the places of its first value."""
     p, (h, w) = patch.shape[-1], full.shape[-2:]
-    ys, xs = torch.nonzero(full[0, :h - p + 1, :w - p + 1] == patch[0, 0, 0], as_tuple=True)
-    return [(y, x) for y, x in zip(ys.tolist(), xs.tolist()) if torch.equal(full[:, y:y + p, x:x + p], patch)]
+    ys, xs = torch.nonzero(full[0, : h - p + 1, : w - p + 1] == patch[0, 0, 0], as_tuple=True)
+    return [(y, x) for y, x in zip(ys.tolist(), xs.tolist()) if torch.equal(full[:, y : y + p, x : x + p], patch)]
 
 
 def assert_crops_aligned(list_file: Path, patch: int, scale: int, epochs: int, **dataset_args) -> None:
     """Each training patch is a crop of the whole input and its target the ×scale crop at the same place,
     both under the same flips/transpose; and the augmentation varies."""
-    whole = SIDDataset(list_file, patch_size=None, augment=False, **dataset_args)[0]
-    dataset = SIDDataset(list_file, patch_size=patch, **dataset_args)
+    whole = SIDDataset(list_file, crop_size=None, augment=False, **dataset_args)[0]
+    dataset = SIDDataset(list_file, crop_size=patch, **dataset_args)
     seen = set()
     for epoch in range(epochs):
         item = dataset[(epoch, 0)]
@@ -51,8 +51,9 @@ def assert_crops_aligned(list_file: Path, patch: int, scale: int, epochs: int, *
         assert matches, "the input patch is no crop of the whole input"
         target_views = dict(dihedral_views(whole["target"]))
         assert any(
-            torch.equal(target_views[flags][:, scale * y:scale * (y + patch), scale * x:scale * (x + patch)],
-                        item["target"])
+            torch.equal(
+                target_views[flags][:, scale * y : scale * (y + patch), scale * x : scale * (x + patch)], item["target"]
+            )
             for flags, y, x in matches
         ), f"the target patch is not the ×{scale} crop at the same place"
         seen.add(matches[0][0])
@@ -60,7 +61,7 @@ def assert_crops_aligned(list_file: Path, patch: int, scale: int, epochs: int, *
 
 
 def test_items_follow_the_official_recipe(sony_lists):
-    dataset = SIDDataset(sony_lists["train"], patch_size=16)
+    dataset = SIDDataset(sony_lists["train"], crop_size=16)
     assert len(dataset) == 3
     item = dataset[(0, 1)]
     assert item["input"].shape == (4, 16, 16) and item["target"].shape == (3, 32, 32)
@@ -71,13 +72,13 @@ def test_items_follow_the_official_recipe(sony_lists):
 
 
 def test_crops_are_aligned_and_transformed_together(sony_lists):
-    whole = SIDDataset(sony_lists["train"], patch_size=None, augment=False)[0]
+    whole = SIDDataset(sony_lists["train"], crop_size=None, augment=False)[0]
     assert whole["input"].shape == (4, 32, 48) and whole["target"].shape == (3, 64, 96)
     assert_crops_aligned(sony_lists["train"], patch=12, scale=2, epochs=6)
 
 
 def test_items_are_reproducible(sony_lists):
-    dataset = SIDDataset(sony_lists["train"], patch_size=16, seed=3)
+    dataset = SIDDataset(sony_lists["train"], crop_size=16, seed=3)
     assert torch.equal(dataset[(2, 0)]["input"], dataset[(2, 0)]["input"])
     assert torch.equal(dataset[1]["target"], dataset[1]["target"])
     assert not torch.equal(dataset[(2, 0)]["input"], dataset[(3, 0)]["input"])
@@ -93,8 +94,8 @@ def test_prepared_cache_matches_decoding_and_resumes(sony_lists, tmp_path):
     written[0].unlink()
     assert prepare_sid(lists, tmp_path / "cache") == [written[0]]
 
-    decoded = SIDDataset(sony_lists["train"], patch_size=16)
-    cached = SIDDataset(sony_lists["train"], patch_size=16, cache_dir=tmp_path / "cache")
+    decoded = SIDDataset(sony_lists["train"], crop_size=16)
+    cached = SIDDataset(sony_lists["train"], crop_size=16, cache_dir=tmp_path / "cache")
     for key in [(0, 0), (1, 2), 1]:
         a, b = decoded[key], cached[key]
         assert torch.equal(a["target"], b["target"])
@@ -104,16 +105,16 @@ def test_prepared_cache_matches_decoding_and_resumes(sony_lists, tmp_path):
 
 def test_missing_cache_and_empty_selection_are_explained(sony_lists, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"(?s)4 file\(s\).*lle-prepare-sid .*--out .*nothing.*line 1: "):
-        SIDDataset(sony_lists["test"], patch_size=8, cache_dir=tmp_path / "nothing")
+        SIDDataset(sony_lists["test"], crop_size=8, cache_dir=tmp_path / "nothing")
     with pytest.raises(ValueError, match="no pairs"):
         SIDDataset(sony_lists["test"], exclude_scenes=[10001])
-    with pytest.raises(ValueError, match="patch_size"):
-        SIDDataset(sony_lists["test"], patch_size=64)[0]
+    with pytest.raises(ValueError, match="crop_size"):
+        SIDDataset(sony_lists["test"], crop_size=64)[0]
 
 
 def test_fuji_items_are_cropped_at_three_times_and_aligned(fuji_lists, tmp_path):
     levels = {"black": 1024, "white": 16383}
-    item = SIDDataset(fuji_lists["train"], patch_size=20, **levels)[(0, 0)]
+    item = SIDDataset(fuji_lists["train"], crop_size=20, **levels)[(0, 0)]
     assert item["input"].shape == (9, 20, 20) and item["target"].shape == (3, 60, 60)
     # Through the cache: the ground truth is developed once rather than at every access.
     prepare_sid([fuji_lists["train"]], tmp_path / "cache", **levels)
@@ -123,30 +124,31 @@ def test_fuji_items_are_cropped_at_three_times_and_aligned(fuji_lists, tmp_path)
 def test_the_cache_records_its_levels_and_refuses_others(sony_lists, tmp_path):
     sony = {"black": 512, "white": 16383}
     prepare_sid([sony_lists["val"]], tmp_path / "cache", **sony)
-    with pytest.raises(ValueError, match="black=512, white=16383, not black=from each file.*--black/--white"):
+    with pytest.raises(ValueError, match=r"black=512, white=16383, not black=from each file.*--black/--white"):
         prepare_sid([sony_lists["val"]], tmp_path / "cache")
-    assert SIDDataset(sony_lists["val"], patch_size=8, cache_dir=tmp_path / "cache", **sony)[0]
+    assert SIDDataset(sony_lists["val"], crop_size=8, cache_dir=tmp_path / "cache", **sony)[0]
     with pytest.raises(ValueError, match=r"black=512.*data\.black/data\.white ask for black=1024"):
         SIDDataset(sony_lists["val"], cache_dir=tmp_path / "cache", black=1024, white=16383)
     # Ground truths only: any levels, the inputs are decoded from the RAW files.
     prepare_sid([sony_lists["val"]], tmp_path / "targets", inputs=False)
-    decoded = SIDDataset(sony_lists["val"], patch_size=8, black=1024, white=16383)[(0, 1)]
-    half_cached = SIDDataset(sony_lists["val"], patch_size=8, black=1024, white=16383, cache_dir=tmp_path / "targets")
+    decoded = SIDDataset(sony_lists["val"], crop_size=8, black=1024, white=16383)[(0, 1)]
+    half_cached = SIDDataset(sony_lists["val"], crop_size=8, black=1024, white=16383, cache_dir=tmp_path / "targets")
     assert not half_cached.inputs_cached
     for key in ("input", "target"):
         assert torch.equal(half_cached[(0, 1)][key], decoded[key])
 
 
 def test_input_clipping_is_an_option(sony_lists):
-    clipped, unclipped = (SIDDataset(sony_lists["train"], patch_size=None, augment=False, clip_input=clip)[2]
-                          for clip in (True, False))  # the ×300 pair, whose noise exceeds 1 after amplification
+    clipped, unclipped = (
+        SIDDataset(sony_lists["train"], crop_size=None, augment=False, clip_input=clip)[2] for clip in (True, False)
+    )  # the ×300 pair, whose noise exceeds 1 after amplification
     assert clipped["input"].max() == 1.0 and unclipped["input"].max() > 1.0  # ALEN keeps values above 1
     assert torch.equal(clipped["input"], unclipped["input"].clamp(max=1.0))
 
 
 def test_per_scene_sampling_draws_one_short_exposure_per_ground_truth(sony_lists):
-    per_scene = SIDDataset(sony_lists["train"], patch_size=8, sample="per_scene")
-    assert len(per_scene) == 1 and len(SIDDataset(sony_lists["train"], patch_size=8)) == 3
+    per_scene = SIDDataset(sony_lists["train"], crop_size=8, sample="per_scene")
+    assert len(per_scene) == 1 and len(SIDDataset(sony_lists["train"], crop_size=8)) == 3
     assert {per_scene[(epoch, 0)]["ratio"] for epoch in range(12)} == {100.0, 250.0, 300.0}
     assert per_scene[(5, 0)]["name"] == per_scene[(5, 0)]["name"]
     with pytest.raises(ValueError, match="per_scene"):

@@ -111,8 +111,16 @@ def test_synthetic_datamodule_splits_by_scene_and_repeats_only_evaluation(tmp_pa
     from lle.data.synthetic_lol import SyntheticLowLightDataModule
 
     def datamodule():
-        dm = SyntheticLowLightDataModule(crop_size=32, num_val=3, num_test=3, eval_crop=48, samples_per_epoch=4,
-                                         batch_size=2, eval_batch_size=3, num_workers=0)
+        dm = SyntheticLowLightDataModule(
+            crop_size=32,
+            num_val=3,
+            num_test=3,
+            eval_crop_size=48,
+            samples_per_epoch=4,
+            batch_size=2,
+            eval_batch_size=3,
+            num_workers=0,
+        )
         dm.setup("fit")
         dm.setup("test")
         return dm

@@ -19,7 +19,8 @@ def blocks(x):
     return x[..., 0::2, 0::2], x[..., 0::2, 1::2], x[..., 1::2, 0::2], x[..., 1::2, 1::2]
 
 
-# --- the parameter count of the official network (shared/specs/absgn.md §5) --------------------------------
+# --- the parameter count of the official network (docs/specs/absgn.md §5) --------------------------------
+
 
 def test_parameter_count_matches_the_official_code():
     net = ABSGN()
@@ -44,6 +45,7 @@ def test_official_initialisation():
 
 # --- the Haar pair ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("layout", ["channel_major", "band_major"])
 @pytest.mark.parametrize("bands", [HAAR_BANDS, ("LH", "HL", "HH", "LL"), ("HH", "LL", "HL", "LH")])
 def test_haar_pair_is_orthonormal_when_read_in_the_same_order(bands, layout):
@@ -61,8 +63,12 @@ def test_haar_pair_is_orthonormal_when_read_in_the_same_order(bands, layout):
 def test_haar_coefficients_and_layouts():
     x = torch.randn(1, 2, 4, 6, dtype=torch.float64)
     a, b, c, d = blocks(x)
-    expected = {"LL": (a + b + c + d) / 2, "LH": (a + b - c - d) / 2, "HL": (a - b + c - d) / 2,
-                "HH": (a - b - c + d) / 2}
+    expected = {
+        "LL": (a + b + c + d) / 2,
+        "LH": (a + b - c - d) / 2,
+        "HL": (a - b + c - d) / 2,
+        "HH": (a - b - c + d) / 2,
+    }
     channel_major = haar_dwt(x, HAAR_BANDS, "channel_major")
     band_major = haar_dwt(x, HAAR_BANDS, "band_major")
     for k, name in enumerate(HAAR_BANDS):
@@ -93,13 +99,14 @@ def test_haar_rejects_bad_arguments():
 
 # --- the official code's mismatched DWT / IDWT channel order -----------------------------------------------
 
+
 def test_network_dwt_is_band_major_lh_hl_hh_ll():
     """`_transformer`: torch.cat([yh[:, :, 0], yh[:, :, 1], yh[:, :, 2], yl]) — C channels per band."""
     net = ABSGN(start_channels=4)
     x = torch.randn(1, 5, 6, 8, dtype=torch.float64)
     a, b, c, d = blocks(x)
     y = net.dwt(x)
-    assert torch.allclose(y[:, 0:5], (a + b - c - d) / 2)   # LH
+    assert torch.allclose(y[:, 0:5], (a + b - c - d) / 2)  # LH
     assert torch.allclose(y[:, 5:10], (a - b + c - d) / 2)  # HL
     assert torch.allclose(y[:, 10:15], (a - b - c + d) / 2)  # HH
     assert torch.allclose(y[:, 15:20], (a + b + c + d) / 2)  # LL last
@@ -133,6 +140,7 @@ def test_network_keeps_the_mismatch_and_applies_three_of_each():
 
 # --- GSA ----------------------------------------------------------------------------------------------------
 
+
 def test_gsa_matches_the_official_resize_then_convolve_formula():
     torch.manual_seed(0)
     gsa = GSA(16).double()
@@ -163,12 +171,16 @@ def test_gsa_default_is_the_code_and_the_figure_variant_is_an_option():
 
 # --- MGDB and the forward pass ------------------------------------------------------------------------------
 
+
 def test_mgdb_is_dense_with_channel_attention_and_no_residual():
     block = MGDB(6, 16)
     assert block.fuse_local[0].in_channels == 6 + 16 and block.fuse_dilated[0].out_channels == 32
     assert block.fuse[0].in_channels == 48 and block.attention.squeeze.out_channels == 2  # reduction 8
     assert [block.branch_d4[0].dilation, block.branch_d2[0].dilation, block.branch_d1[0].dilation] == [
-        (4, 4), (2, 2), (1, 1)]
+        (4, 4),
+        (2, 2),
+        (1, 1),
+    ]
     assert block(torch.rand(1, 6, 9, 11)).shape == (1, 16, 9, 11)
 
 
@@ -197,6 +209,7 @@ def test_start_channels_must_be_even():
 
 
 # --- the packed-RAW adaptation (not in the original) --------------------------------------------------------
+
 
 def test_packed_raw_adaptation_upsamples_with_a_pixel_shuffle_head():
     net = lle.models.build("absgn", in_channels=4, upscale=2, start_channels=8)

@@ -16,9 +16,19 @@ def test_parameter_counts_match_the_spec():
     assert count(lle.models.build("alen")) == 2_771_316
     assert count(lle.models.build("alen", downsample="maxpool")) == 2_685_076
     net = ALEN(downsample="maxpool")  # per-stage counts of spec §5, rounded there to the digits given
-    stages = {"inc": (14.4e3, 100), "enc1": (83e3, 1e3), "enc2": (332e3, 1e3), "enc3": (1.33e6, 1e4),
-              "up1": (131e3, 1e3), "dec1": (574e3, 1e3), "up2": (33e3, 1e3), "dec2": (144e3, 1e3),
-              "up3": (8e3, 1e3), "dec3": (36e3, 1e3), "out": (396, 1)}
+    stages = {
+        "inc": (14.4e3, 100),
+        "enc1": (83e3, 1e3),
+        "enc2": (332e3, 1e3),
+        "enc3": (1.33e6, 1e4),
+        "up1": (131e3, 1e3),
+        "dec1": (574e3, 1e3),
+        "up2": (33e3, 1e3),
+        "dec2": (144e3, 1e3),
+        "up3": (8e3, 1e3),
+        "dec3": (36e3, 1e3),
+        "out": (396, 1),
+    }
     for name, (expected, unit) in stages.items():
         assert abs(count(getattr(net, name)) - expected) <= unit / 2, name
 
@@ -151,9 +161,10 @@ def test_training_step_reaches_every_parameter():
 
 
 def test_xtrans_head_upscales_by_three_and_the_config_follows_the_data(tmp_path):
+    from hydra.utils import instantiate
+
     import lle.models
     from conftest import compose_config
-    from hydra.utils import instantiate
 
     fuji = lle.models.build("alen", in_channels=9, upscale=3)
     assert fuji(torch.rand(1, 9, 16, 24)).shape == (1, 3, 48, 72)

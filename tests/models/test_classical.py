@@ -12,7 +12,7 @@ from skimage import data
 
 import lle.models
 from conftest import compose_config
-from lle.eval import evaluate
+from lle.cli.eval import evaluate
 from lle.models.adapters import PackedRawDevelopment
 from lle.models.classical import CLAHE, LIME, Dong2011, Gamma, HistogramEqualization, min_filter
 
@@ -189,8 +189,12 @@ def test_equalization_keeps_chroma(net, dark_coffee):
     # Pixels clipped to the RGB cube lose their chroma; every other pixel keeps Cb and Cr.
     inside = ((out > 0) & (out < 1)).all(dim=1)
     assert inside.float().mean() > 0.75
-    torch.testing.assert_close(after[:, 1:][inside[:, None].expand(-1, 2, -1, -1)],
-                               before[:, 1:][inside[:, None].expand(-1, 2, -1, -1)], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        after[:, 1:][inside[:, None].expand(-1, 2, -1, -1)],
+        before[:, 1:][inside[:, None].expand(-1, 2, -1, -1)],
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 def test_he_flattens_luma_histogram(dark_coffee):
@@ -258,7 +262,7 @@ def test_baseline_on_packed_raw_follows_the_data_config(name, dataset, channels,
 
 
 def test_lle_eval_of_a_baseline_on_raw_data(name, tmp_path):
-    tiny_raw = ["data=synthetic_raw", "data.num_scenes=6", "data.image_size=[96,144]", "data.eval_patch_size=32"]
+    tiny_raw = ["data=synthetic_raw", "data.num_scenes=6", "data.image_size=[96,144]", "data.eval_crop_size=32"]
     result = evaluate(compose_config("eval", ["trainer=cpu", f"model={name}", *tiny_raw], tmp_path))
     assert result["status"] == "ok" and result["choice/data"] == "synthetic_raw"
     assert 0 < result["test/psnr"] < 60 and 0 < result["test/ssim"] <= 1

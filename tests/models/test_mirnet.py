@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import lle.models
-from lle.models.mirnet import DAU, MIRNet, BlurPool
+from lle.models.mirnet import DAU, BlurPool, MIRNet
 from lle.models.mirnet_v2 import MIRNetV2
 
 

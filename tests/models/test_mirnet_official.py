@@ -1,4 +1,4 @@
-"""Import of official MIRNet checkpoints, on a checkpoint built from the official key list in shared/specs."""
+"""Import of official MIRNet checkpoints, on a checkpoint built from the official key list (docs/specs/mirnet.md)."""
 
 import csv
 from collections import defaultdict
@@ -9,8 +9,8 @@ import torch
 
 from lle.models import from_official
 
-# A copy of shared/specs/mirnet_official_state_dict.tsv (keys, shapes and aliases of the released checkpoint),
-# kept in the repository so that every CI checks the import against it.
+# The keys, shapes and aliases of the released checkpoint (swz30/MIRNet, model_enhancement.pth), read off the
+# official model and kept in the repository so that every CI checks the import against it.
 TSV = Path(__file__).resolve().parent / "data" / "mirnet_official_state_dict.tsv"
 
 PREFIX = "body.0.body.0."  # first MSRB of the first RRG
@@ -85,7 +85,7 @@ def test_every_tensor_lands_once_from_a_wrapped_file(official, tmp_path):
 
 
 def test_independent_daus_receive_each_column(official):
-    state, groups = official
+    state, _groups = official
     net = from_official("mirnet", state, share_dau_columns=False)
     sd = net.state_dict()
     assert len(sd) == len(state)  # one lle tensor per official key
@@ -121,10 +121,14 @@ def test_a_differing_shared_prelu_is_named(official):
 def test_missing_unexpected_and_misshapen_keys_are_named(official):
     state, _ = official
     for broken, name in [
-        ({k: v for k, v in state.items() if k != "body.1.body.0.down.64_4.body.0.top.2.weight"},
-         "body.1.body.0.down.64_4.body.0.top.2.weight"),
-        ({k: v for k, v in state.items() if k != PREFIX + "blocks.0.1.conv1x1.weight"},  # an alias is missing too
-         PREFIX + "blocks.0.1.conv1x1.weight"),
+        (
+            {k: v for k, v in state.items() if k != "body.1.body.0.down.64_4.body.0.top.2.weight"},
+            "body.1.body.0.down.64_4.body.0.top.2.weight",
+        ),
+        (
+            {k: v for k, v in state.items() if k != PREFIX + "blocks.0.1.conv1x1.weight"},  # an alias is missing too
+            PREFIX + "blocks.0.1.conv1x1.weight",
+        ),
         ({**state, "body.0.body.0.extra.weight": torch.zeros(1)}, "body.0.body.0.extra.weight"),
         ({**state, "conv_in.weight": torch.zeros(64, 4, 3, 3)}, "conv_in.weight"),
     ]:
@@ -137,13 +141,22 @@ def test_missing_unexpected_and_misshapen_keys_are_named(official):
 
 def test_lle_eval_accepts_an_official_weight_file(official, tmp_path):
     from conftest import compose_config
-    from lle.eval import evaluate
+    from lle.cli.eval import evaluate
 
     state, _ = official
     path = tmp_path / "model_best.pth"
     torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, path)
-    cfg = compose_config("eval", ["trainer=cpu", f"model_weights=official:mirnet:{path}", "data.num_test=1",
-                                  "data.eval_crop=32", "data.eval_batch_size=1"], tmp_path / "eval")
+    cfg = compose_config(
+        "eval",
+        [
+            "trainer=cpu",
+            f"model_weights=official:mirnet:{path}",
+            "data.num_test=1",
+            "data.eval_crop_size=32",
+            "data.eval_batch_size=1",
+        ],
+        tmp_path / "eval",
+    )
     result = evaluate(cfg)
     assert result["status"] == "ok" and result["choice/model"] == "mirnet" and result["params"] == 31_787_419
     assert result["checkpoint"] == f"official:mirnet:{path}"

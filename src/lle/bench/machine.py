@@ -44,10 +44,18 @@ def machine_info() -> dict[str, Any]:
     import pytorch_lightning
 
     info = {
-        "date": datetime.date.today().isoformat(), "cpu": _cpu_model(), "cpu_cores": os.cpu_count(),
-        "ram_gib": _ram_gib(), "platform": platform.platform(), "python": platform.python_version(),
-        "torch": torch.__version__, "pytorch_lightning": pytorch_lightning.__version__, "numpy": numpy.__version__,
-        "torch_threads": torch.get_num_threads(), "load_average": load_average(), "gpu": None,
+        "date": datetime.date.today().isoformat(),
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "ram_gib": _ram_gib(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "pytorch_lightning": pytorch_lightning.__version__,
+        "numpy": numpy.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": load_average(),
+        "gpu": None,
     }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)

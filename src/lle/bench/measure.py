@@ -9,13 +9,14 @@ import gc
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-import lle.models
+from lle.models.interface import network_input
 
 VARIANTS = ("plain", "fast", "fast_bf16")
 
@@ -32,8 +33,14 @@ def _timed(fn: Callable[[], Any], sync: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def time_calls(fn: Callable[[], Any], warmup: int = 2, repeats: int = 10, budget_s: float = 60.0,
-               sync: Callable[[], None] = lambda: None, on_timed_start: Callable[[], None] | None = None) -> dict:
+def time_calls(
+    fn: Callable[[], Any],
+    warmup: int = 2,
+    repeats: int = 10,
+    budget_s: float = 60.0,
+    sync: Callable[[], None] = lambda: None,
+    on_timed_start: Callable[[], None] | None = None,
+) -> dict:
     """Median/min seconds of `fn` over up to `repeats` timed calls after `warmup` calls (at least one).
 
     The first warm-up call calibrates: further warm-up calls are skipped when it took more than a tenth
@@ -119,22 +126,11 @@ class PeakMemory:
 # --- models and inputs ------------------------------------------------------------------------------------
 
 
-def input_channels(name: str) -> int:
-    """Channels the default network takes: 3 for sRGB networks, 4 for packed Bayer RAW (ALEN)."""
-    from omegaconf import OmegaConf
-
-    net_cfg = lle.models.model_config(name).net
-    for key in ("in_channels", "inp_channels"):
-        value = OmegaConf.select(net_cfg, key)
-        if value is not None:
-            return int(value)
-    return 3
-
-
-def make_input(net: nn.Module, channels: int, height: int, width: int, batch: int = 1,
-               device: torch.device | str = "cpu") -> torch.Tensor:
+def make_input(
+    net: nn.Module, channels: int, height: int, width: int, batch: int = 1, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """A dark input in [0, 1] whose output is `height`×`width` (packed RAW networks: a smaller input)."""
-    scale = getattr(net, "upscale", 1) or 1
+    scale = network_input(net).upscale
     if height % scale or width % scale:
         raise ValueError(f"{height}x{width} is not a multiple of the network's upscale {scale}")
     generator = torch.Generator().manual_seed(0)
@@ -157,8 +153,9 @@ def prepare_inference(net: nn.Module, x: torch.Tensor, variant: str) -> tuple[nn
     return net.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
 
 
-def measure_inference(net: nn.Module, x: torch.Tensor, variant: str, warmup: int, repeats: int,
-                      budget_s: float) -> dict:
+def measure_inference(
+    net: nn.Module, x: torch.Tensor, variant: str, warmup: int, repeats: int, budget_s: float
+) -> dict:
     device = x.device
     net, x = prepare_inference(net, x, variant)
     memory = PeakMemory(device)
@@ -191,27 +188,25 @@ def build_module(name: str, channels: int):
 
 
 def training_step(module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> Callable[[], float]:
-    """One optimisation step of `module` on the batch (x, y), as its `training_step` does it."""
+    """One optimisation step of `module` on the batch (x, y): its own training loss (`training_loss`;
+    Retinex-Net: the stage-1 `stage_loss`), backward, its optimizer and per-step scheduler."""
     from lle.modules import RetinexNetModule
-    from lle.modules.retinex_losses import decom_loss
 
     module.train()
+    batch = {"input": x, "target": y}
     scheduler = None
     if isinstance(module, RetinexNetModule):
-        decom = module.net.decom
-        optimizer = torch.optim.Adam(decom.parameters(), lr=module.lr)
+        optimizer = module.configure_optimizers()[0]  # stage 1 trains DecomNet
 
         def compute_loss():
-            r_low, i_low = decom(x)
-            r_high, i_high = decom(y)
-            return decom_loss(x, y, r_low, i_low, r_high, i_high, **module.decom_loss_args)[0]
+            return module.stage_loss(batch, stage=1)[0]
     else:
         optimizer = module.optimizer_factory(params=[p for p in module.parameters() if p.requires_grad])
         if module.scheduler_factory is not None and module.scheduler_interval == "step":
             scheduler = module.scheduler_factory(optimizer=optimizer)
 
         def compute_loss():
-            return module.loss(module(x), y)
+            return module.training_loss(batch)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
@@ -228,14 +223,17 @@ def training_step(module, x: torch.Tensor, y: torch.Tensor, bf16: bool) -> Calla
 
 def recipe_patch_batch(name: str) -> tuple[int, int] | None:
     """(output patch side, batch) of the model's official recipe, `conf/experiment/<name>_*.yaml`."""
-    from omegaconf import OmegaConf
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
 
-    from lle.config import CONFIG_DIR
+    from lle.config import CONFIG_DIR, register_resolvers
 
+    register_resolvers()
     for path in sorted(Path(CONFIG_DIR, "experiment").glob(f"{name}_*.yaml")):
-        data = OmegaConf.load(path).get("data") or {}
-        if "crop_size" in data:
-            return int(data.crop_size), int(data.batch_size)
-        if "patch_size" in data:  # SID-style configs crop the packed input: the output patch is 2× that
-            return 2 * int(data.patch_size), int(data.batch_size)
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            data = compose("train", overrides=[f"experiment={path.stem}"]).data
+        GlobalHydra.instance().clear()
+        # data.crop_size is in input pixels: a packed RAW crop develops into an upscale× larger patch.
+        return int(data.crop_size) * int(data.get("upscale") or 1), int(data.batch_size)
     return None

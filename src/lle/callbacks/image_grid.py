@@ -34,8 +34,9 @@ class ImageGridLogger(pl.Callback):
         self.column_names: list[str] = []
 
     def _active(self, trainer: pl.Trainer) -> bool:
-        return (trainer.is_global_zero and not trainer.sanity_checking
-                and trainer.current_epoch % self.every_n_epochs == 0)
+        return (
+            trainer.is_global_zero and not trainer.sanity_checking and trainer.current_epoch % self.every_n_epochs == 0
+        )
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._rows = []

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def random_paired_crop(low: np.ndarray, high: np.ndarray, size: int, rng: np.random.Generator,
-                       scale: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def random_paired_crop(
+    low: np.ndarray, high: np.ndarray, size: int, rng: np.random.Generator, scale: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Crop `size`×`size` from `low` and the matching `size·scale` square from `high`.
 
     `scale` is the target/input resolution ratio (1 for sRGB pairs, 2 for packed Bayer RAW).
@@ -16,8 +17,7 @@ def random_paired_crop(low: np.ndarray, high: np.ndarray, size: int, rng: np.ran
         raise ValueError(f"crop size {size} is larger than the image ({h}x{w})")
     top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
     s = scale
-    return (low[top:top + size, left:left + size],
-            high[top * s:(top + size) * s, left * s:(left + size) * s])
+    return (low[top : top + size, left : left + size], high[top * s : (top + size) * s, left * s : (left + size) * s])
 
 
 def dihedral(image: np.ndarray, mode: int) -> np.ndarray:
@@ -27,7 +27,8 @@ def dihedral(image: np.ndarray, mode: int) -> np.ndarray:
     return np.rot90(image, k=mode % 4, axes=(0, 1))
 
 
-def random_dihedral(low: np.ndarray, high: np.ndarray, rng: np.random.Generator,
-                    modes: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def random_dihedral(
+    low: np.ndarray, high: np.ndarray, rng: np.random.Generator, modes: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
     mode = int(rng.integers(0, modes))
     return dihedral(low, mode), dihedral(high, mode)

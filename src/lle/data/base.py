@@ -3,6 +3,16 @@
 Datasets return dicts `{"input": C×h×w float, "target": 3×H×W float, "name": str}` in [0, 1].
 Training items are fetched with `(epoch, index)` keys from `EpochSampler`, evaluation items with
 plain indices from `ShardedEvalSampler`.
+
+Every DataModule names its crops the same way, for sRGB and RAW data alike:
+
+* `crop_size`: side of the square training crops, in pixels of the network's input: of the image for sRGB
+  data, of the packed mosaic for RAW data (SID's official 512 is a 512×512×4 packed crop). The target crop
+  is `upscale` times that (1024×1024 for packed Bayer, ×3 for X-Trans, the same size for sRGB). None, where
+  a DataModule allows it: whole images.
+* `eval_crop_size`: None evaluates whole images (the protocol); an int takes the same crop of each
+  validation/test image every time (a center crop of paired folders, a crop drawn from (seed, index) for the
+  synthetic and SID data), for quick checks. Same units as `crop_size`.
 """
 
 from __future__ import annotations
@@ -31,12 +41,27 @@ class EnhancementDataModule(pl.LightningDataModule):
 
     name = "data"
 
-    def __init__(self, batch_size: int = 8, eval_batch_size: int = 1, num_workers: int = 0,
-                 samples_per_epoch: int | None = None, dataset_enlarge_ratio: int = 1, seed: int = 0,
-                 pin_memory: bool = False, input_kind: str = "srgb", in_channels: int = 3, upscale: int = 1):
+    def __init__(
+        self,
+        batch_size: int = 8,
+        eval_batch_size: int = 1,
+        num_workers: int = 0,
+        samples_per_epoch: int | None = None,
+        dataset_enlarge_ratio: int = 1,
+        seed: int = 0,
+        pin_memory: bool = False,
+        input_kind: str = "srgb",
+        in_channels: int = 3,
+        upscale: int = 1,
+        **unknown,
+    ):
         super().__init__()
+        if unknown:
+            raise TypeError(_unknown_options_message(type(self).__name__, unknown))
         if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}")
+            raise ValueError(
+                f"data.batch_size and data.eval_batch_size must be >= 1, got {batch_size}, {eval_batch_size}"
+            )
         if dataset_enlarge_ratio < 1:
             raise ValueError(f"data.dataset_enlarge_ratio must be >= 1, got {dataset_enlarge_ratio}")
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
@@ -48,15 +73,22 @@ class EnhancementDataModule(pl.LightningDataModule):
         self.test_set: Dataset | None = None
 
     def _loader(self, dataset: Dataset, batch_size: int, sampler, drop_last: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, drop_last=drop_last,
-                          persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            drop_last=drop_last,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         num_samples = self.samples_per_epoch or len(self.train_set) * self.dataset_enlarge_ratio
         if num_samples < self.batch_size:
-            raise ValueError(f"{num_samples} training samples per epoch cannot fill one batch of "
-                             f"data.batch_size={self.batch_size}")
+            raise ValueError(
+                f"{num_samples} training samples per epoch cannot fill one batch of data.batch_size={self.batch_size}"
+            )
         sampler = EpochSampler(len(self.train_set), num_samples, seed=self.seed)
         return self._loader(self.train_set, self.batch_size, sampler, drop_last=True)
 
@@ -68,6 +100,21 @@ class EnhancementDataModule(pl.LightningDataModule):
 
     def describe(self) -> dict[str, Any]:
         """What the protocol records about the data (name, split sizes)."""
-        sizes = {split: len(ds) for split, ds in
-                 (("train", self.train_set), ("val", self.val_set), ("test", self.test_set)) if ds is not None}
+        sizes = {
+            split: len(ds)
+            for split, ds in (("train", self.train_set), ("val", self.val_set), ("test", self.test_set))
+            if ds is not None
+        }
         return {"data": self.name, "split_sizes": sizes, "input_kind": self.input_kind}
+
+
+# Options that were renamed when sRGB and RAW data came to share one crop vocabulary (see the module docstring):
+# a config written before then gets the new name in the error, not just "unexpected keyword".
+RENAMED_OPTIONS = {"patch_size": "crop_size", "eval_patch_size": "eval_crop_size", "eval_crop": "eval_crop_size"}
+
+
+def _unknown_options_message(owner: str, unknown: dict[str, Any]) -> str:
+    names = ", ".join(
+        f"data.{name}" + (f" (now data.{RENAMED_OPTIONS[name]})" if name in RENAMED_OPTIONS else "") for name in unknown
+    )
+    return f"{owner} got unknown options: {names}"

@@ -31,8 +31,14 @@ class MixUp:
         keys: the batch entries that are mixed.
     """
 
-    def __init__(self, alpha: float = 1.2, start_epoch: int = 0, per_sample: bool = True, p: float = 1.0,
-                 keys: Sequence[str] = ("input", "target")):
+    def __init__(
+        self,
+        alpha: float = 1.2,
+        start_epoch: int = 0,
+        per_sample: bool = True,
+        p: float = 1.0,
+        keys: Sequence[str] = ("input", "target"),
+    ):
         self.beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
         self.start_epoch, self.per_sample, self.p, self.keys = start_epoch, per_sample, p, tuple(keys)
 
@@ -84,8 +90,10 @@ class Dihedral:
             return out
         for key in self.keys:
             if batch[key].shape[-2] != batch[key].shape[-1]:
-                raise ValueError(f"per-sample rotations need square patches, {key!r} is "
-                                 f"{batch[key].shape[-2]}×{batch[key].shape[-1]}; use per_sample=False")
+                raise ValueError(
+                    f"per-sample rotations need square patches, {key!r} is "
+                    f"{batch[key].shape[-2]}×{batch[key].shape[-1]}; use per_sample=False"
+                )
         choice = torch.randint(8, (first.shape[0],), device=first.device)
         for key in self.keys:
             x = batch[key]

@@ -1,4 +1,4 @@
-"""A minimal DNG writer (spec data.md §4): a CFA image that rawpy/LibRaw reads like a camera RAW file.
+"""A minimal DNG writer (docs/specs/data.md §4): a CFA image that rawpy/LibRaw reads like a camera RAW file.
 
 Only what LibRaw needs to unpack and develop the mosaic is written: the CFA layout, black and white levels,
 ColorMatrix1 (XYZ->camera, D65) and AsShotNeutral. Read-back of `raw_image_visible` is bit-exact.
@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from os import PathLike
 
 import numpy as np
-import tifffile
+
+from lle.atomic import atomic_path
 
 # DNG/TIFF-EP CFA colour codes.
 CFA_CODES = {"R": 0, "G": 1, "B": 2}
@@ -102,19 +103,32 @@ def write_dng(
         (50728, "2I", 3, _rationals(as_shot_neutral), True),  # AsShotNeutral (RATIONAL)
         (50778, "H", 1, (_D65,), True),  # CalibrationIlluminant1
     ]
-    tifffile.imwrite(
-        path,
-        cfa,
-        photometric=32803,  # CFA
-        planarconfig=1,
-        compression=None,
-        subfiletype=0,  # the main image, not a preview
-        metadata=None,
-        extratags=tags,
-    )
+    tifffile = _import_tifffile()
+    # Whole files only: a tree that is being written (or was interrupted) never holds a truncated DNG.
+    with atomic_path(path) as partial:
+        tifffile.imwrite(
+            partial,
+            cfa,
+            photometric=32803,  # CFA
+            planarconfig=1,
+            compression=None,
+            subfiletype=0,  # the main image, not a preview
+            metadata=None,
+            extratags=tags,
+        )
+
+
+def _import_tifffile():
+    # Imported here, not with the module: raw.py and the sRGB synthetic data import this module for its CFA
+    # helpers, which need no tifffile.
+    try:
+        import tifffile
+    except ImportError as error:
+        raise ImportError("writing DNG files (the synthetic RAW data) needs tifffile: pip install tifffile") from error
+    return tifffile
 
 
 def _rationals(values: Sequence[float] | np.ndarray) -> tuple[int, ...]:
     flat = np.asarray(values, dtype=np.float64).ravel()
-    pairs = [(int(round(v * _RATIONAL_DENOMINATOR)), _RATIONAL_DENOMINATOR) for v in flat]
+    pairs = [(int(np.rint(v * _RATIONAL_DENOMINATOR)), _RATIONAL_DENOMINATOR) for v in flat]
     return tuple(x for pair in pairs for x in pair)

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lle.atomic import write_atomic
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
@@ -68,7 +70,7 @@ def read_image(path: str | Path) -> np.ndarray:
             image = _read_png16(path)
         else:
             image = _read_with_pillow(path)
-    except ImageReadError:
+    except (ImageReadError, ImportError):  # a missing decoder is the installation's fault, not the file's
         raise
     except Exception as err:  # decoders raise many types: OSError, SyntaxError, ValueError, png.FormatError…
         raise ImageReadError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from err
@@ -79,7 +81,10 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def _read_tiff(path: Path) -> np.ndarray:
     """The first image of a TIFF, samples last (planar RGB files store them first)."""
-    import tifffile
+    try:  # only TIFF files need it
+        import tifffile
+    except ImportError as error:
+        raise ImportError("TIFF images need tifffile: pip install tifffile") from error
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
@@ -98,22 +103,20 @@ def to_float_tensor(image: np.ndarray) -> torch.Tensor:
 def write_image(path: str | Path, image: torch.Tensor | np.ndarray, bits: int = 8) -> None:
     """Write a C×H×W float tensor in [0, 1] (or an H×W×3 integer array) as an 8- or 16-bit PNG.
 
-    Writes to a temporary name and renames, so an interrupted run never leaves a truncated file.
+    Written through `lle.atomic`, so an interrupted run never leaves a truncated file.
     """
     path = Path(path)
     if isinstance(image, torch.Tensor):
         array = image.detach().float().clamp(0, 1).cpu().numpy().transpose(1, 2, 0)
         maximum = 65535 if bits == 16 else 255
         image = np.round(array * maximum).astype(np.uint16 if bits == 16 else np.uint8)
-    tmp = path.with_name(f".{path.name}.tmp")
     if image.dtype == np.uint16:
         import png
 
         h, w, c = image.shape
-        with open(tmp, "wb") as f:
-            png.Writer(w, h, greyscale=False, alpha=False, bitdepth=16).write(f, image.reshape(h, w * c))
+        writer = png.Writer(w, h, greyscale=False, alpha=False, bitdepth=16)
+        write_atomic(path, lambda handle: writer.write(handle, image.reshape(h, w * c)))
     else:
         from PIL import Image
 
-        Image.fromarray(image).save(tmp, format="PNG")
-    tmp.replace(path)
+        write_atomic(path, lambda handle: Image.fromarray(image).save(handle, format="PNG"))

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import rawpy
 
 from lle.data.dng import XTRANS_SID, cfa_array
+
+if TYPE_CHECKING:  # annotations only: rawpy is imported where a RAW file is opened
+    import rawpy
 
 # SID's hard-coded levels (`pack_raw`); the README says to read them from the file for other cameras.
 SID_SONY_LEVELS = (512, 16383)
@@ -30,6 +32,16 @@ _FNUMBER = re.compile(r"F(\d+(?:\.\d*)?)$", re.IGNORECASE)
 
 class RawFileError(OSError):
     """A RAW file that LibRaw cannot open or decode (missing, truncated, corrupt, unsupported)."""
+
+
+def _import_rawpy():
+    # Only opening a camera RAW file needs LibRaw: list parsing, packing arrays, and a prepared SID cache do not,
+    # so this module (and every module that imports it) loads without rawpy.
+    try:
+        import rawpy
+    except ImportError as error:
+        raise ImportError('camera RAW files need rawpy: pip install "lle[raw]"') from error
+    return rawpy
 
 
 class SidListEntry(NamedTuple):
@@ -90,9 +102,10 @@ def read_raw(path: str | os.PathLike) -> rawpy.RawPy:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"RAW file not found: {path}")
+    rawpy = _import_rawpy()
     try:
         raw = rawpy.imread(str(path))
-        raw.raw_image_visible  # decoding is lazy: force it so a truncated file fails here
+        _ = raw.raw_image_visible  # decoding is lazy: force it so a truncated file fails here
     except rawpy.LibRawError as error:
         raise RawFileError(f"cannot decode RAW file {path} (truncated, corrupt or unsupported): {error}") from error
     return raw
@@ -112,8 +125,10 @@ def pack_bayer(
     """
     mosaic, codes, site_black, white = _mosaic_and_levels(raw, pattern, black, white)
     if codes.shape != (2, 2):
-        raise ValueError(f"pack_bayer needs a 2×2 Bayer CFA, got a {codes.shape[0]}×{codes.shape[1]} one; "
-                         "use pack_xtrans for X-Trans")
+        raise ValueError(
+            f"pack_bayer needs a 2×2 Bayer CFA, got a {codes.shape[0]}×{codes.shape[1]} one; "
+            "use pack_xtrans for X-Trans"
+        )
     flat = list(codes.ravel())
     if sorted(flat) != [0, 1, 1, 2]:
         raise ValueError(f"unsupported CFA {codes.tolist()}: a Bayer pattern needs one R, two G and one B")
@@ -152,8 +167,10 @@ def pack_xtrans(
     """
     mosaic, codes, site_black, white = _mosaic_and_levels(raw, pattern, black, white)
     if not np.array_equal(codes, XTRANS_SID):
-        raise ValueError(f"unsupported CFA {codes.tolist()}: pack_xtrans expects the X-Trans phase of the "
-                         f"official SID Fuji code, {XTRANS_SID.tolist()}")
+        raise ValueError(
+            f"unsupported CFA {codes.tolist()}: pack_xtrans expects the X-Trans phase of the "
+            f"official SID Fuji code, {XTRANS_SID.tolist()}"
+        )
     h, w = mosaic.shape[0] // 6 * 6, mosaic.shape[1] // 6 * 6
     image = _normalise(mosaic[:h, :w], site_black, white)
     out = np.empty((9, h // 3, w // 3), dtype=np.float32)
@@ -167,13 +184,13 @@ def pack_xtrans(
 def pack_raw(raw: rawpy.RawPy, black: float | None = None, white: float | None = None) -> np.ndarray:
     """`pack_bayer` or `pack_xtrans`, chosen by the file's CFA size."""
     if raw.raw_pattern is None:
-        raise ValueError("no colour filter array (a linear or Foveon RAW): only Bayer and X-Trans mosaics "
-                         "can be packed")
+        raise ValueError(
+            "no colour filter array (a linear or Foveon RAW): only Bayer and X-Trans mosaics can be packed"
+        )
     packers = {(2, 2): pack_bayer, (6, 6): pack_xtrans}
     size = np.asarray(raw.raw_pattern).shape
     if size not in packers:
-        raise ValueError(f"unsupported {size[0]}×{size[1]} CFA: only 2×2 Bayer and 6×6 X-Trans mosaics "
-                         "can be packed")
+        raise ValueError(f"unsupported {size[0]}×{size[1]} CFA: only 2×2 Bayer and 6×6 X-Trans mosaics can be packed")
     return packers[size](raw, black=black, white=white)
 
 
@@ -192,6 +209,7 @@ def load_packed(path: str | os.PathLike, black: float | None = None, white: floa
 def postprocess_ground_truth(raw_path: str | os.PathLike) -> np.ndarray:
     """The SID ground truth: LibRaw's development with camera white balance, H×W×3 uint16, no auto brightening."""
     with read_raw(raw_path) as raw:
+        rawpy = _import_rawpy()  # for its error type; read_raw has imported it already
         try:
             return raw.postprocess(use_camera_wb=True, half_size=False, no_auto_bright=True, output_bps=16)
         except rawpy.LibRawError as error:

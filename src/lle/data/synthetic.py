@@ -1,4 +1,4 @@
-"""Synthetic low-light pairs from clean sRGB photographs (spec data.md §3).
+"""Synthetic low-light pairs from clean sRGB photographs (docs/specs/data.md §3).
 
 LOL-like sRGB pairs: unprocess to RAW, divide by an exposure ratio, add sensor noise, and send both the dark
 noisy RAW and the clean RAW through the same forward ISP. SID-like RAW pairs: the same RAW as 14-bit sensor
@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from lle.atomic import write_text_atomic
 from lle.data.dng import XTRANS_SID, cfa_array, mosaic_cfa, write_dng
 from lle.data.unprocess import add_noise, process, random_camera, random_noise_levels, unprocess, unprocess_rgb
 
-# Colour photographs that ship inside the scikit-image wheel (no download); see spec §2 for licences.
+# Colour photographs that ship inside the scikit-image wheel (no download); see docs/specs/data.md §2 for licences.
 SEED_NAMES = ("coffee", "astronaut", "chelsea", "rocket")
 
 
@@ -32,7 +33,7 @@ def seed_images() -> dict[str, np.ndarray]:
     images = {name: getattr(skimage.data, name)() for name in SEED_NAMES}
     try:
         left, right, _disparity = skimage.data.stereo_motorcycle()
-    except Exception:  # its files may be left out of a trimmed install; the other seeds suffice
+    except Exception:  # noqa: BLE001 — its files may be left out of a trimmed install; the other seeds suffice
         pass
     else:
         images.update(motorcycle_left=left, motorcycle_right=right)
@@ -201,7 +202,7 @@ def write_mini_sid_tree(
     lists = {}
     for split, split_rows in rows.items():
         lists[split] = root / f"{camera}_{split}_list.txt"
-        lists[split].write_text("".join(row + "\n" for row in split_rows))
+        write_text_atomic(lists[split], "".join(row + "\n" for row in split_rows))
     return lists
 
 

@@ -114,9 +114,7 @@ def safe_invert_gains(image: np.ndarray, camera: CameraParams) -> np.ndarray:
 def mosaic(image: np.ndarray) -> np.ndarray:
     """H×W×3 -> H/2×W/2×4 RGGB planes (R, Gr, Gb, B). H and W must be even."""
     _check_even(image.shape)
-    return np.stack(
-        [image[0::2, 0::2, 0], image[0::2, 1::2, 1], image[1::2, 0::2, 1], image[1::2, 1::2, 2]], axis=-1
-    )
+    return np.stack([image[0::2, 0::2, 0], image[0::2, 1::2, 1], image[1::2, 0::2, 1], image[1::2, 1::2, 2]], axis=-1)
 
 
 def unprocess_rgb(image: np.ndarray, camera: CameraParams) -> np.ndarray:

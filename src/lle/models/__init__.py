@@ -2,7 +2,8 @@
 
 There is no registry: a model *name* is the name of a config file in `conf/model/`, and the network
 is whatever that file's `net:` node instantiates. `build(name)` therefore returns exactly the network
-that `lle-train model=<name>` trains.
+that `lle-train model=<name>` trains. Importing this package imports torch only: Hydra is imported when a
+config is read.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from importlib import resources
 from pathlib import Path
 
 import torch.nn as nn
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from lle.models.official import from_official
 
@@ -24,19 +23,30 @@ def _model_config_dir() -> Path:
 
 
 def available() -> list[str]:
-    """Names accepted by `build` and by `model=<name>` on the command line."""
-    return sorted(p.stem for p in _model_config_dir().glob("*.yaml"))
+    """Names accepted by `build` and by `model=<name>` on the command line (files starting with `_` are bases
+    that other model configs extend, not models)."""
+    return sorted(p.stem for p in _model_config_dir().glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def model_config(name: str):
-    """The `conf/model/<name>.yaml` node (not instantiated)."""
-    from lle.config import register_resolvers
+    """The `conf/model/<name>.yaml` node as `model=<name>` composes it (its bases merged in; not instantiated)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
 
-    register_resolvers()  # model configs may use lle's resolvers (e.g. to follow the data's input kind)
-    path = _model_config_dir() / f"{name}.yaml"
-    if not path.is_file():
+    from lle.config import CONFIG_DIR, register_resolvers
+
+    if name not in available():
         raise ValueError(f"unknown model {name!r}; available models: {', '.join(available())}")
-    return OmegaConf.load(path)
+    register_resolvers()  # model configs may use lle's resolvers (e.g. to follow the data's input kind)
+    # Composed, not loaded, so that the file's defaults list (a shared base) is applied; then detached from the
+    # composed run, so that what follows the data (`${oc.select:data.in_channels,4}`) takes its own default.
+    if GlobalHydra.instance().is_initialized():
+        node = compose("train", overrides=[f"model={name}"]).model
+    else:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            node = compose("train", overrides=[f"model={name}"]).model
+    return OmegaConf.create(OmegaConf.to_container(node, resolve=False))
 
 
 def build(name: str, **overrides) -> nn.Module:
@@ -45,6 +55,8 @@ def build(name: str, **overrides) -> nn.Module:
     >>> build("gladnet")                      # the network `model=gladnet` trains
     >>> build("mirnet", n_feat=16)            # a reduced width, e.g. for tests
     """
-    net_cfg = model_config(name).net
-    net_cfg = OmegaConf.merge(net_cfg, overrides)
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    net_cfg = OmegaConf.merge(model_config(name).net, overrides)
     return instantiate(net_cfg, _convert_="all")

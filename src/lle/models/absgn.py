@@ -1,7 +1,7 @@
 """ABSGN: Attention based Broadly Self-guided Network (Chen, Liang, Du; arXiv:2112.06226).
 
 Transcribed from the official PyTorch code (`paullenwyue/ABSGNet` @ 80933e2, `model.py::ABSGN`); see
-shared/specs/absgn.md. Top-down self-guidance in the spirit of SGN, with Haar wavelets instead of
+docs/specs/absgn.md. Top-down self-guidance in the spirit of SGN, with Haar wavelets instead of
 pixel (un)shuffle:
 
     f1 = feat1(x)                                        1
@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple
+from lle.models.interface import kind_of_channels
 from lle.models.wavelets import HAAR_BANDS, HaarDWT, HaarIDWT
 
 
@@ -128,6 +129,8 @@ class ABSGN(nn.Module):
             raise ValueError(f"upscale must be >= 1, got {upscale}")
         dim = start_channels
         self.upscale = upscale
+        # 3 channels are sRGB (official); 4 or 9 are packed RAW (the non-original adaptation above).
+        self.in_channels, self.input_kind = in_channels, kind_of_channels(in_channels)
         # The official code flattens pytorch_wavelets' (yl, yh) band-major as [LH, HL, HH, LL] on the
         # way down (`_transformer`) but reads the IDWT input channel-major as (C, 4) with LL first
         # (`_Itransformer`). The learned convs on both sides absorb the mismatch; we keep it for exactness.

@@ -1,7 +1,7 @@
 """ALEN: Attention-based network for low-light image enhancement (Zhang, Yan, Zhu, Li, Sun, Zhang; ICME 2020).
 
 Transcribed from the official PyTorch code (`Justones/ALEN` @ 7020c39, `model.py::EnhanceNet`), see
-shared/specs/alen.md §2; x is a packed raw image B×C×h×w:
+docs/specs/alen.md §2; x is a packed raw image B×C×h×w:
 
     I    = cat(0.8x, x, 1.2x, 1.5x)                    exposure stack (code only), 4C channels, h×w
     inc  = CAB → conv → conv                            32 × h×w
@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple
+from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple, resize_nearest
+from lle.models.interface import SRGB, kind_of_channels
 
 # The official forward feeds the network four exposures of the input (code only, not in the paper).
 EXPOSURE_SCALES = (0.8, 1.0, 1.2, 1.5)
@@ -40,8 +41,23 @@ def _avg_pool_at_most(x: torch.Tensor, kernel: int) -> torch.Tensor:
     side, so small test images and tiles still run; at the sizes the official code accepts the result
     is identical.
     """
+    if torch.jit.is_tracing():
+        return _traced_avg_pool_at_most(x, kernel)
     size = (min(kernel, x.shape[-2]), min(kernel, x.shape[-1]))
     return F.avg_pool2d(x, size, stride=size)
+
+
+def _traced_avg_pool_at_most(x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """`_avg_pool_at_most` as crop, reshape and mean, for tracing (ONNX, TorchScript) with dynamic sizes.
+
+    `avg_pool2d` takes its kernel as Python ints, which tracing freezes at the example size; here the kernel,
+    which shrinks on maps smaller than it, stays a function of the traced size.
+    """
+    b, c, h, w = x.shape  # 0-dim tensors while tracing, so the ops on them are recorded in the graph
+    kh, kw = h.clamp(max=kernel), w.clamp(max=kernel)
+    oh, ow = h // kh, w // kw
+    blocks = x[:, :, : oh * kh, : ow * kw].reshape(b, c, oh, kh, ow, kw)
+    return blocks.mean(dim=(3, 5))
 
 
 class CABConvBlock(nn.Module):
@@ -103,12 +119,12 @@ class NonLocalAttention(nn.Module):
         logits_buffer, probs_buffer = queries.new_empty(b * chunk * m), queries.new_empty(b * chunk * m)
         out = queries.new_empty(b, n, values.shape[-1])
         for start in range(0, n, chunk):
-            q = queries[:, start:start + chunk]
+            q = queries[:, start : start + chunk]
             rows = q.shape[1]
             logits = logits_buffer[: b * rows * m].view(b, rows, m)  # contiguous, also for the last chunk
             probs = probs_buffer[: b * rows * m].view(b, rows, m)
             torch.softmax(torch.matmul(q, keys, out=logits), dim=-1, out=probs)
-            out[:, start:start + rows] = probs @ values
+            out[:, start : start + rows] = probs @ values
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,7 +134,7 @@ class NonLocalAttention(nn.Module):
         keys = _avg_pool_at_most(self.phi(u), 4).flatten(2)
         values = _avg_pool_at_most(self.g(u), 4).flatten(2).transpose(1, 2)
         y = self.attend(queries, keys, values).transpose(1, 2).reshape(b, -1, h, w)
-        return F.interpolate(self.conv(y), size=x.shape[-2:], mode="nearest")
+        return resize_nearest(self.conv(y), x.shape[-2:])
 
 
 class MixedAttentionBlock(nn.Module):
@@ -203,6 +219,9 @@ class ALEN(nn.Module):
         if srgb_input and in_channels != 3:
             raise ValueError(f"srgb_input expects a 3-channel sRGB image, so in_channels=3 (got {in_channels})")
         self.srgb_input, self.upscale = srgb_input, upscale
+        self.in_channels = in_channels
+        # The packed kind follows the channels (4 Bayer, 9 X-Trans); with srgb_input the 3 channels are sRGB.
+        self.input_kind = SRGB if srgb_input else kind_of_channels(in_channels)
         shuffle = 2 if srgb_input else upscale
         packed_channels = 4 * in_channels if srgb_input else in_channels
 

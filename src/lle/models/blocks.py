@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,14 +58,62 @@ class TFSameConv2d(torch.nn.Conv2d):
     For stride 2 on an even input TF pads only the bottom/right row and column, whereas `padding=1`
     pads all sides: the output size is the same but the sampling grid is shifted by one pixel, which
     matters when porting the official TF weights.
+
+    Traceable with dynamic sizes (ONNX, TorchScript): see `_traced_forward`.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_tracing():
+            return self._traced_forward(x)
         pads = []
         for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads += [total // 2, total - total // 2]
         return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride)
+
+    def _traced_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function, with the padding a function of the traced size.
+
+        Python's `math.ceil` on the sizes would be frozen by tracing at the example size; for stride 2 the
+        padding depends on the parity of the size (Retinex-Net's RelightNet), so a frozen graph would shift
+        the sampling grid at sizes of the other parity. Under tracing the sizes are traced values, and tensor
+        ops keep the padding a function of them.
+        """
+        if self.stride == (1, 1) and all(k % 2 for k in self.kernel_size):
+            # 'SAME' is k // 2 on every side at any size: one plain padded conv (one ONNX Conv, no Pad).
+            return F.conv2d(x, self.weight, self.bias, 1, tuple(k // 2 for k in self.kernel_size))
+        pads = []
+        for size, k, s in zip(reversed(x.shape[-2:]), reversed(self.kernel_size), reversed(self.stride)):
+            # `size` is a 0-dim tensor while tracing, so these are tensor ops, recorded in the graph.
+            total = (((size + s - 1) // s - 1) * s + k - size).clamp(min=0)  # (ceil(size/s) - 1)·s + k − size
+            pads += [total // 2, total - total // 2]
+        return F.conv2d(F.pad(x, pads), self.weight, self.bias, self.stride)
+
+
+def resize_nearest(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """PyTorch's `nearest` resize of B×C×H×W `x` to `size`, also when exported to ONNX.
+
+    Eager and TorchScript use `F.interpolate(mode="nearest")` itself (source index floor(dst · in/out)), which
+    TF1's `resize_nearest_neighbor` (align_corners=False, half_pixel_centers=False) matches. ONNX's Resize
+    computes dst / (out / in) instead; the two roundings pick different source pixels at some sizes
+    (GLADNet's output then moves by up to ~0.08), so while exporting to ONNX the graph gathers PyTorch's
+    indices (`gather_nearest`).
+    """
+    if torch.onnx.is_in_onnx_export():
+        return gather_nearest(x, size)
+    return F.interpolate(x, size=size, mode="nearest")
+
+
+def gather_nearest(x: torch.Tensor, size: int | Sequence[int]) -> torch.Tensor:
+    """PyTorch's `nearest` resize as gathers: source index floor(dst · (in / out)) in float32, as PyTorch
+    computes it. The sizes stay traced values under tracing, so the graph keeps them dynamic."""
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    for dim, out in zip((-2, -1), size):
+        source = x.shape[dim]
+        scale = torch.as_tensor(source, dtype=torch.float32) / torch.as_tensor(out, dtype=torch.float32)
+        index = (torch.arange(out, dtype=torch.float32, device=x.device) * scale).floor().long()
+        x = x.index_select(dim, index.clamp(max=torch.as_tensor(source, device=x.device) - 1))
+    return x
 
 
 def tf_default_init(module: torch.nn.Module) -> None:

@@ -19,6 +19,8 @@ from kornia.color import rgb_to_grayscale, rgb_to_ycbcr, ycbcr_to_rgb
 from kornia.enhance import equalize, equalize_clahe
 from kornia.filters import guided_blur
 
+from lle.models.interface import SRGB
+
 
 def min_filter(x: torch.Tensor, size: int) -> torch.Tensor:
     """`size`×`size` minimum filter of B×C×H×W `x`, same size out.
@@ -64,6 +66,7 @@ class Dong2011(nn.Module):
     """
 
     size_multiple = 1
+    in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
 
     def __init__(
         self,
@@ -122,6 +125,7 @@ class Gamma(nn.Module):
     """
 
     size_multiple = 1
+    in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
 
     def __init__(self, gamma: float | None = None, target_mean: float = 0.45):
         super().__init__()
@@ -149,6 +153,7 @@ class HistogramEqualization(nn.Module):
     """
 
     size_multiple = 1
+    in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         luma, chroma = _y_cbcr(x.clamp(0.0, 1.0))
@@ -167,6 +172,7 @@ class CLAHE(nn.Module):
     """
 
     size_multiple = 1
+    in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
 
     def __init__(self, clip_limit: float = 2.0, grid_size: tuple[int, int] = (8, 8)):
         super().__init__()
@@ -203,6 +209,7 @@ class LIME(nn.Module):
     """
 
     size_multiple = 1
+    in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
 
     def __init__(
         self,

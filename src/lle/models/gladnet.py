@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lle.models.blocks import TFSameConv2d, tf_default_init
+from lle.models.blocks import TFSameConv2d, resize_nearest, tf_default_init
+from lle.models.interface import kind_of_channels
 
 
 def _conv(in_channels: int, out_channels: int, stride: int, tf_same_padding: bool) -> nn.Conv2d:
@@ -41,6 +42,7 @@ class GLADNet(nn.Module):
     """
 
     size_multiple = 1
+    upscale = 1
 
     def __init__(
         self,
@@ -53,6 +55,7 @@ class GLADNet(nn.Module):
         tf_same_padding: bool = True,
     ):
         super().__init__()
+        self.in_channels, self.input_kind = in_channels, kind_of_channels(in_channels)
         self.global_size = global_size
         c = global_channels
         self.encoder = nn.ModuleList(
@@ -61,8 +64,10 @@ class GLADNet(nn.Module):
         self.decoder = nn.ModuleList([_conv(c, c, 1, tf_same_padding) for _ in range(num_global_levels)])
         detail = []
         for i in range(num_detail_convs):
-            detail += [_conv(in_channels + c if i == 0 else detail_channels, detail_channels, 1, tf_same_padding),
-                       nn.ReLU(inplace=True)]
+            detail += [
+                _conv(in_channels + c if i == 0 else detail_channels, detail_channels, 1, tf_same_padding),
+                nn.ReLU(inplace=True),
+            ]
         detail += [_conv(detail_channels, 3, 1, tf_same_padding), nn.ReLU(inplace=True)]
         self.detail = nn.Sequential(*detail)
         self.reset_parameters()
@@ -72,7 +77,7 @@ class GLADNet(nn.Module):
 
     def global_illumination(self, x: torch.Tensor) -> torch.Tensor:
         """The 64-channel global illumination estimate at the input's resolution."""
-        h = F.interpolate(x, size=(self.global_size, self.global_size), mode="nearest")
+        h = resize_nearest(x, (self.global_size, self.global_size))
         sizes, skips = [h.shape[-2:]], []
         for conv in self.encoder:
             h = F.relu(conv(h))
@@ -80,12 +85,12 @@ class GLADNet(nn.Module):
             sizes.append(h.shape[-2:])
         # The official code hard-codes the decoder sizes 3, 6, …, 96; they are the encoder's own sizes
         # in reverse, and each decoder output gets the encoder feature of that size added (not the last).
-        skips = skips[:-1][::-1] + [None]
+        skips = [*skips[:-1][::-1], None]
         for conv, size, skip in zip(self.decoder, sizes[-2::-1], skips):
-            h = F.relu(conv(F.interpolate(h, size=tuple(size), mode="nearest")))
+            h = F.relu(conv(resize_nearest(h, tuple(size))))
             if skip is not None:
                 h = h + skip
-        return F.interpolate(h, size=x.shape[-2:], mode="nearest")
+        return resize_nearest(h, x.shape[-2:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.detail(torch.cat([self.global_illumination(x), x], dim=1))

@@ -1,7 +1,7 @@
 """MIRNet: Learning Enriched Features for Real Image Restoration and Enhancement (Zamir et al., ECCV 2020).
 
 Transcribed from the official PyTorch code (`swz30/MIRNet` @ 6934e83, `networks/MIRNet_model.py`, unchanged
-since 26e0be1), the reference for every default here (shared/specs/mirnet.md §1.2):
+since 26e0be1), the reference for every default here (docs/specs/mirnet.md §1.2):
 
     x ─ conv_in ─ RRG ─ RRG ─ RRG ─ conv_out ─(+x)─►           RRG  = [MSRB, MSRB, conv3×3] + skip
     MSRB (the paper's MRB), three streams at 1, ½, ¼ resolution with 64, 128, 256 channels:
@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple
+from lle.models.interface import kind_of_channels
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, bias: bool = False) -> nn.Conv2d:
@@ -65,8 +66,9 @@ class DAU(nn.Module):
     as in the official `ca_layer`.
     """
 
-    def __init__(self, n_feat: int, act: nn.Module | None = None, kernel_size: int = 3, reduction: int = 8,
-                 bias: bool = False):
+    def __init__(
+        self, n_feat: int, act: nn.Module | None = None, kernel_size: int = 3, reduction: int = 8, bias: bool = False
+    ):
         super().__init__()
         self.conv1 = _conv(n_feat, n_feat, kernel_size, bias)
         self.act = act if act is not None else nn.PReLU()
@@ -170,8 +172,15 @@ class MSRB(nn.Module):
     `down["0_to_2"]`, `up["2_to_0"]`; `output_up[str(k)]` brings stream k back for the final fusion.
     """
 
-    def __init__(self, n_feat: int, height: int, width: int, act: nn.Module | None, bias: bool = False,
-                 share_dau_columns: bool = True):
+    def __init__(
+        self,
+        n_feat: int,
+        height: int,
+        width: int,
+        act: nn.Module | None,
+        bias: bool = False,
+        share_dau_columns: bool = True,
+    ):
         super().__init__()
         self.height, self.width, self.share_dau_columns = height, width, share_dau_columns
         channels = [n_feat * 2**j for j in range(height)]
@@ -182,9 +191,7 @@ class MSRB(nn.Module):
         self.down = nn.ModuleDict(
             {f"{j}_to_{k}": DownSample(channels[j], k - j) for j in range(height) for k in range(j + 1, height)}
         )
-        self.up = nn.ModuleDict(
-            {f"{k}_to_{j}": UpSample(channels[k], k - j) for k in range(height) for j in range(k)}
-        )
+        self.up = nn.ModuleDict({f"{k}_to_{j}": UpSample(channels[k], k - j) for k in range(height) for j in range(k)})
         self.output_up = nn.ModuleDict({str(k): UpSample(channels[k], k) for k in range(1, height)})
         self.skff = nn.ModuleList(SKFF(c, height) for c in channels)
         # Only this conv honours `bias` in the official MSRB (DAU, SKFF and resamplers use their defaults).
@@ -215,12 +222,18 @@ class MSRB(nn.Module):
 class RRG(nn.Module):
     """Recursive residual group: `n_MSRB` MSRBs, a 3×3 conv (always bias-free officially), + skip."""
 
-    def __init__(self, n_feat: int, n_MSRB: int, height: int, width: int, act: nn.Module | None, bias: bool = False,
-                 share_dau_columns: bool = True):
+    def __init__(
+        self,
+        n_feat: int,
+        n_MSRB: int,
+        height: int,
+        width: int,
+        act: nn.Module | None,
+        bias: bool = False,
+        share_dau_columns: bool = True,
+    ):
         super().__init__()
-        self.blocks = nn.ModuleList(
-            MSRB(n_feat, height, width, act, bias, share_dau_columns) for _ in range(n_MSRB)
-        )
+        self.blocks = nn.ModuleList(MSRB(n_feat, height, width, act, bias, share_dau_columns) for _ in range(n_MSRB))
         self.conv = _conv(n_feat, n_feat, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -248,15 +261,30 @@ class MIRNet(nn.Module):
     """
 
     size_multiple = 4  # 2**(height - 1): the deepest stream is at ¼ resolution
+    upscale = 1
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 3, n_feat: int = 64, kernel_size: int = 3,
-                 stride: int = 2, n_RRG: int = 3, n_MSRB: int = 2, height: int = 3, width: int = 2,
-                 bias: bool = False, share_dau_columns: bool = True):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        n_feat: int = 64,
+        kernel_size: int = 3,
+        stride: int = 2,
+        n_RRG: int = 3,
+        n_MSRB: int = 2,
+        height: int = 3,
+        width: int = 2,
+        bias: bool = False,
+        share_dau_columns: bool = True,
+    ):
         super().__init__()
         if stride != 2:
             raise ValueError(f"stride={stride}: the official resampling blocks double the channels, so only 2 works")
         if out_channels != in_channels:
-            raise ValueError(f"the global residual needs out_channels == in_channels, got {out_channels}, {in_channels}")
+            raise ValueError(
+                f"the global residual needs out_channels == in_channels, got {out_channels}, {in_channels}"
+            )
+        self.in_channels, self.input_kind = in_channels, kind_of_channels(in_channels)
         self.size_multiple = 2 ** (height - 1)
         self.conv_in = _conv(in_channels, n_feat, kernel_size, bias)
         # One slope for every DAU of this model instance (see the module docstring).

@@ -2,7 +2,7 @@
 
 Transcribed from the official code (`swz30/MIRNetv2` @ 9014049, `basicsr/models/archs/mirnet_v2_arch.py`)
 with the LOL configuration (`Enhancement/Options/Enhancement_MIRNet_v2_Lol.yml`) as defaults, 5,858,560
-parameters (shared/specs/mirnet.md §1.2). What v2 changes from MIRNet:
+parameters (docs/specs/mirnet.md §1.2). What v2 changes from MIRNet:
   * the DAU becomes a residual context block (RCB): conv-LReLU-conv, then a GCNet context block;
   * streams grow by `chan_factor` = 1.5 (80, 120, 180 channels), resampling is AvgPool→1×1 / 1×1→bilinear;
   * the MRB is a fixed 2-column, 3-stream block whose SKFFs fuse two inputs (bottom-up only);
@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from lle.models.blocks import crop_to, pad_to_multiple
+from lle.models.interface import kind_of_channels
 
 
 class SKFF(nn.Module):
@@ -179,17 +180,32 @@ class MIRNetV2(nn.Module):
     size_multiple = 4  # two ×2 poolings, then bilinear ×2 back: sizes must round-trip
     # The channels_last layout was measured 0.7× as fast on CPU (docs/benchmarks.md): inference keeps NCHW.
     channels_last_slower = True
+    upscale = 1
 
-    def __init__(self, inp_channels: int = 3, out_channels: int = 3, n_feat: int = 80, chan_factor: float = 1.5,
-                 n_RRG: int = 4, n_MRB: int = 2, height: int = 3, width: int = 2,
-                 rrg_groups: Sequence[int] = (1, 2, 4, 4), bias: bool = False):
+    def __init__(
+        self,
+        inp_channels: int = 3,
+        out_channels: int = 3,
+        n_feat: int = 80,
+        chan_factor: float = 1.5,
+        n_RRG: int = 4,
+        n_MRB: int = 2,
+        height: int = 3,
+        width: int = 2,
+        rrg_groups: Sequence[int] = (1, 2, 4, 4),
+        bias: bool = False,
+    ):
         super().__init__()
         if (height, width) != (3, 2):
             raise ValueError(f"the MIRNet-v2 MRB is built for height=3, width=2, got height={height}, width={width}")
         if len(rrg_groups) != n_RRG:
             raise ValueError(f"rrg_groups={list(rrg_groups)} must give one group count per RRG (n_RRG={n_RRG})")
         if out_channels != inp_channels:
-            raise ValueError(f"the global residual needs out_channels == inp_channels, got {out_channels}, {inp_channels}")
+            raise ValueError(
+                f"the global residual needs out_channels == inp_channels, got {out_channels}, {inp_channels}"
+            )
+        # The official argument name is kept (checkpoint configs use it); the interface reads `in_channels`.
+        self.in_channels, self.input_kind = inp_channels, kind_of_channels(inp_channels)
         self.conv_in = nn.Conv2d(inp_channels, n_feat, 3, padding=1, bias=bias)
         self.body = nn.Sequential(*(RRG(n_feat, n_MRB, chan_factor, bias, groups) for groups in rrg_groups))
         self.conv_out = nn.Conv2d(n_feat, out_channels, 3, padding=1, bias=bias)

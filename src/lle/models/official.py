@@ -64,15 +64,19 @@ def load_exact(model: nn.Module, official: StateDict, official_keys: Callable[[s
         if key not in official:
             continue
         if official[key].shape != targets[lle_key].shape:
-            problems.append(f"shape mismatch: {key} is {tuple(official[key].shape)} in the checkpoint, "
-                            f"lle {lle_key} is {tuple(targets[lle_key].shape)}")
+            problems.append(
+                f"shape mismatch: {key} is {tuple(official[key].shape)} in the checkpoint, "
+                f"lle {lle_key} is {tuple(targets[lle_key].shape)}"
+            )
             continue
         sources.setdefault(id(targets[lle_key]), []).append(key)
     for keys in sources.values():
         differing = [k for k in keys[1:] if not torch.equal(official[k], official[keys[0]])]
         if differing:
-            problems.append(f"{keys[0]} and {', '.join(differing)} are one shared tensor in the official model "
-                            f"but carry different values in the checkpoint")
+            problems.append(
+                f"{keys[0]} and {', '.join(differing)} are one shared tensor in the official model "
+                f"but carry different values in the checkpoint"
+            )
     if problems:
         raise ValueError("cannot load the official checkpoint exactly:\n  " + "\n  ".join(problems))
 
@@ -102,7 +106,7 @@ _SKFF_LEAVES = {"squeeze": "conv_du.0", "act": "conv_du.1", "select": "fcs"}
 def _rename(path: str, leaves: Mapping[str, str]) -> str:
     for ours, theirs in leaves.items():
         if path.startswith(ours + "."):
-            return theirs + path[len(ours):]
+            return theirs + path[len(ours) :]
     raise KeyError(path)
 
 

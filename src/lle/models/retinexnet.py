@@ -21,7 +21,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lle.models.blocks import TFSameConv2d, tf_default_init
+from lle.models.blocks import TFSameConv2d, resize_nearest, tf_default_init
+from lle.models.interface import SRGB
 
 
 def _same_conv(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
@@ -38,7 +39,7 @@ def _same_conv(in_channels: int, out_channels: int, kernel_size: int, stride: in
 def _resize_nearest(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     # PyTorch's legacy "nearest" (src = floor(dst · in/out)) is TF1's `resize_nearest_neighbor` with
     # align_corners=False, half_pixel_centers=False, also for the odd sizes of non-multiple-of-8 inputs.
-    return F.interpolate(x, size=like.shape[-2:], mode="nearest")
+    return resize_nearest(x, like.shape[-2:])
 
 
 class DecomNet(nn.Module):
@@ -131,6 +132,8 @@ class RetinexNet(nn.Module):
     # Any H×W works as in the official graph: TF 'SAME' strided convs give ceil(H/2) and the decoder resizes
     # to the skip's own size, so no padding (which would change the border vs. the official model) is needed.
     size_multiple = 1
+    # The decomposition is of sRGB images (DecomNet's 4 channels are [max over RGB, R, G, B], built inside).
+    in_channels, input_kind, upscale = 3, SRGB, 1
 
     def __init__(self, channel: int = 64, kernel_size: int = 3, layer_num: int = 5, bm3d_sigma: float | None = None):
         super().__init__()

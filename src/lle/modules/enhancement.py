@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -11,19 +12,18 @@ import torch.distributed as dist
 import torch.nn as nn
 from torchmetrics import MaxMetric, MeanMetric
 
-from lle.complexity import prefers_channels_last
-from lle.metrics import image_metrics
-from lle.models.adapters import adapt_to_input
-from lle.rng import collect_rng_states, restore_rng_states
-
-METRIC_NAMES = ("psnr", "ssim", "psnr_gtmean", "ssim_gtmean")
+from lle.metrics import image_metrics, keys
+from lle.models.complexity import prefers_channels_last
+from lle.runs.checkpoint import RNG_KEY, CheckpointMetadata
+from lle.runs.rng import collect_rng_states, restore_rng_states
 
 
 class EnhancementModule(pl.LightningModule):
     """Trains `net` to map `batch["input"]` to `batch["target"]` with `loss`.
 
     Args:
-        net: the network (`lle.models.*`), which handles padding to its own size multiple.
+        net: the network (`lle.models.*`), which handles padding to its own size multiple; for packed RAW
+            data the model config wraps an sRGB network in its adapter (`lle.models.adapters.adapted`).
         loss: `loss(pred, target) -> scalar`; None for classical methods, which are only evaluated.
         optimizer: partial `optimizer(params=...)`; None for methods with nothing to train.
         scheduler: partial `scheduler(optimizer=...)` or None.
@@ -33,27 +33,31 @@ class EnhancementModule(pl.LightningModule):
             `lle.complexity.prefers_channels_last` says it is faster, as lle-enhance does; the layout changes
             rounding only (float32 sums in another order).
         batch_transforms: callables `t(batch, epoch) -> batch` applied to training batches (e.g. MixUp).
-        input_adapter: `{in_channels, upscale, kind}` of the data; for packed RAW data an sRGB method is
-            wrapped in `lle.models.adapters.PackedRawAdapter` (kind "learned", the default, for networks) or
-            `PackedRawDevelopment` (kind "development", for classical methods): non-original adaptations.
-            Model configs fill it from the data config by interpolation.
 
-    Logged keys: `train/loss`, `val/psnr`, `val/ssim`, `val/psnr_best`, `test/psnr`, `test/ssim` (+ GT-mean).
+    Logged keys (`lle.metrics.keys`): `train/loss`, `val/psnr`, `val/ssim`, `val/psnr_best`, `test/psnr`,
+    `test/ssim` (+ GT-mean).
     """
 
-    def __init__(self, net: nn.Module, loss: nn.Module | None = None, optimizer: Callable | None = None,
-                 scheduler: Callable | None = None, scheduler_interval: str = "step", gt_mean_metrics: bool = True,
-                 batch_transforms: Sequence[Callable] | None = None, input_adapter: dict | None = None,
-                 test_channels_last: bool = True):
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module | None = None,
+        optimizer: Callable | None = None,
+        scheduler: Callable | None = None,
+        scheduler_interval: str = "step",
+        gt_mean_metrics: bool = True,
+        batch_transforms: Sequence[Callable] | None = None,
+        test_channels_last: bool = True,
+    ):
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
             raise ValueError(f"model.scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
-        self.net = adapt_to_input(net, **input_adapter) if input_adapter else net
+        self.net = net
         self.loss = loss
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.batch_transforms = list(batch_transforms or [])
-        names = METRIC_NAMES if gt_mean_metrics else METRIC_NAMES[:2]
+        names = keys.IMAGE_METRICS if gt_mean_metrics else keys.REFERENCE_METRICS
         self.val_metrics = nn.ModuleDict({n: MeanMetric() for n in names})
         self.test_metrics = nn.ModuleDict({n: MeanMetric() for n in names})
         self.val_psnr_best = MaxMetric()
@@ -61,7 +65,8 @@ class EnhancementModule(pl.LightningModule):
         self.test_channels_last = test_channels_last
         self.test_results: list[dict[str, Any]] = []  # per-image test metrics, gathered on every rank
         self.save_images_dir: Path | None = None  # set by lle-eval to write the enhanced PNGs
-        self.lle_metadata: dict[str, Any] = {}  # model config, data, protocol: travels in the checkpoint
+        # Model config, data, protocol: travels in every checkpoint (lle-train sets it; None: nothing stored).
+        self.checkpoint_metadata: CheckpointMetadata | None = None
 
     @property
     def trainable(self) -> bool:
@@ -71,17 +76,22 @@ class EnhancementModule(pl.LightningModule):
         return self.net(x)
 
     # --- training -------------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        """The loss of one training batch (after the batch transforms); `lle-bench` times exactly this."""
         for transform in self.batch_transforms:
             batch = transform(batch, self.current_epoch)
-        loss = self.loss(self(batch["input"]), batch["target"])
+        return self.loss(self(batch["input"]), batch["target"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.training_loss(batch)
         if not torch.isfinite(loss):
             # Stop before the optimizer step so non-finite weights are never saved over good ones.
             raise FloatingPointError(
-                f"non-finite training loss {loss.item()} at global step {self.global_step} (epoch {self.current_epoch}, "
-                f"batch {batch_idx}, images {list(batch.get('name', []))}); lower the learning rate or check the data"
+                f"non-finite training loss {loss.item()} at global step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}, images {list(batch.get('name', []))}); "
+                "lower the learning rate or check the data"
             )
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch["input"].shape[0])
+        self.log(keys.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=batch["input"].shape[0])
         return loss
 
     def configure_optimizers(self):
@@ -94,7 +104,9 @@ class EnhancementModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
     # --- evaluation -----------------------------------------------------------------------------
-    def _update_metrics(self, pred: torch.Tensor, target: torch.Tensor, metrics: nn.ModuleDict) -> dict[str, torch.Tensor]:
+    def _update_metrics(
+        self, pred: torch.Tensor, target: torch.Tensor, metrics: nn.ModuleDict
+    ) -> dict[str, torch.Tensor]:
         values = image_metrics(pred, target, gt_mean=self.gt_mean_metrics)
         for name, per_image in values.items():
             metrics[name].update(per_image)
@@ -114,11 +126,11 @@ class EnhancementModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         for name, metric in self.val_metrics.items():
             value = metric.compute()
-            if name == "psnr":
+            if name == keys.PSNR:
                 self.val_psnr_best.update(value)
-            self.log(f"val/{name}", value, prog_bar=name == "psnr")
+            self.log(keys.key(keys.VAL, name), value, prog_bar=name == keys.PSNR)
             metric.reset()
-        self.log("val/psnr_best", self.val_psnr_best.compute())
+        self.log(keys.VAL_PSNR_BEST, self.val_psnr_best.compute())
 
     def test_step(self, batch: dict, batch_idx: int) -> dict:
         pred, values = self._evaluate(batch, self.test_metrics)
@@ -145,7 +157,7 @@ class EnhancementModule(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         for name, metric in self.test_metrics.items():
-            self.log(f"test/{name}", metric.compute())
+            self.log(keys.key(keys.TEST, name), metric.compute())
             metric.reset()
         if dist.is_available() and dist.is_initialized():
             gathered: list = [None] * dist.get_world_size()
@@ -153,12 +165,25 @@ class EnhancementModule(pl.LightningModule):
             self.test_results = sorted((r for part in gathered for r in part), key=lambda r: r["name"])
 
     # --- checkpoint ------------------------------------------------------------------------------
+    def procedure_state(self) -> dict[str, Any]:
+        """What this training procedure must keep across a resume, stored in the checkpoint's metadata."""
+        return {}
+
+    def restore_procedure_state(self, state: dict[str, Any]) -> None:
+        pass
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["lle"] = self.lle_metadata
-        checkpoint["rng_states"] = collect_rng_states()
+        if self.checkpoint_metadata is not None:
+            self.checkpoint_metadata.procedure_state = self.procedure_state()
+            self.checkpoint_metadata.store(checkpoint)
+        checkpoint[RNG_KEY] = collect_rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self.lle_metadata = checkpoint.get("lle", self.lle_metadata)
-        if "rng_states" in checkpoint:
+        metadata = CheckpointMetadata.read(checkpoint)
+        if metadata is not None:
+            # A resumed run keeps the metadata of the run it continues (its W&B run id among them).
+            self.checkpoint_metadata = metadata
+            self.restore_procedure_state(metadata.procedure_state)
+        if RNG_KEY in checkpoint:
             # Resumed training continues the random streams of the interrupted run (exact resume).
-            restore_rng_states(checkpoint["rng_states"])
+            restore_rng_states(checkpoint[RNG_KEY])

@@ -1,4 +1,4 @@
-"""Retinex-Net's two-stage training (Wei et al., BMVC 2018; shared/specs/retinexnet.md §3.3–3.4).
+"""Retinex-Net's two-stage training (Wei et al., BMVC 2018; docs/specs/retinexnet.md §3.3–3.4).
 
 Stage 1 trains DecomNet on low/normal pairs with the decomposition loss; stage 2 freezes it and trains
 RelightNet with the relighting loss. Both stages run in one `lle-train` run: the stage-1 length is fixed
@@ -18,10 +18,9 @@ import torch
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_warn
 
+from lle.losses.retinex import decom_loss, relight_loss
+from lle.metrics import keys
 from lle.modules.enhancement import EnhancementModule
-from lle.modules.retinex_losses import decom_loss, relight_loss
-
-STAGE1_EPOCHS_KEY = "retinexnet_stage1_epochs"  # the stage boundary a run started with, in its checkpoints
 
 
 @contextlib.contextmanager
@@ -41,7 +40,7 @@ class RetinexNetModule(EnhancementModule):
             which needs a finite max_epochs. The remaining epochs are stage 2. Fixed when training first
             starts: a resumed run keeps the boundary stored in its checkpoint.
         lr, lr_decay_epoch, lr_after: the per-stage step schedule.
-        decom_loss / relight_loss: keyword arguments of `lle.modules.retinex_losses.decom_loss` / `relight_loss`.
+        decom_loss / relight_loss: keyword arguments of `lle.losses.retinex.decom_loss` / `relight_loss`.
         decom_checkpoint: an lle Retinex-Net checkpoint whose DecomNet is loaded; training then starts at
             stage 2 (all epochs relight RelightNet).
         input_kind: the data's input kind (from the data config); only sRGB is meaningful.
@@ -52,16 +51,34 @@ class RetinexNetModule(EnhancementModule):
     selects the checkpoint, measures the network itself.
     """
 
-    def __init__(self, net: torch.nn.Module, decom_epochs: int | None = None, lr: float = 1e-3,
-                 lr_decay_epoch: int = 20, lr_after: float = 1e-4, decom_loss: dict | None = None,
-                 relight_loss: dict | None = None, decom_checkpoint: str | None = None, loss: Any = None,
-                 gt_mean_metrics: bool = True, input_kind: str = "srgb", test_channels_last: bool = True):
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        decom_epochs: int | None = None,
+        lr: float = 1e-3,
+        lr_decay_epoch: int = 20,
+        lr_after: float = 1e-4,
+        decom_loss: dict | None = None,
+        relight_loss: dict | None = None,
+        decom_checkpoint: str | None = None,
+        loss: Any = None,
+        gt_mean_metrics: bool = True,
+        input_kind: str = "srgb",
+        test_channels_last: bool = True,
+    ):
         if input_kind != "srgb":
-            raise ValueError(f"Retinex-Net decomposes sRGB images into reflectance and illumination; it cannot "
-                             f"train on data.input_kind={input_kind} (use an sRGB dataset, or another model)")
+            raise ValueError(
+                f"Retinex-Net decomposes sRGB images into reflectance and illumination; it cannot "
+                f"train on data.input_kind={input_kind} (use an sRGB dataset, or another model)"
+            )
         # The optimizers are built here, so the generic module's optimizer factory is a placeholder.
-        super().__init__(net, loss=None, optimizer=torch.optim.Adam, gt_mean_metrics=gt_mean_metrics,
-                         test_channels_last=test_channels_last)
+        super().__init__(
+            net,
+            loss=None,
+            optimizer=torch.optim.Adam,
+            gt_mean_metrics=gt_mean_metrics,
+            test_channels_last=test_channels_last,
+        )
         if lr <= 0 or lr_after <= 0:
             raise ValueError(f"model.lr and model.lr_after must be positive, got {lr} and {lr_after}")
         self.automatic_optimization = False
@@ -88,8 +105,10 @@ class RetinexNetModule(EnhancementModule):
             return self.decom_epochs
         max_epochs = self.trainer.max_epochs
         if max_epochs is None or max_epochs < 0:
-            raise ValueError(f"model.decom_epochs is null, so stage 1 would last half of trainer.max_epochs, but "
-                             f"trainer.max_epochs={max_epochs}: set model.decom_epochs (official: 100)")
+            raise ValueError(
+                f"model.decom_epochs is null, so stage 1 would last half of trainer.max_epochs, but "
+                f"trainer.max_epochs={max_epochs}: set model.decom_epochs (official: 100)"
+            )
         return max(max_epochs // 2, 1)
 
     def on_train_start(self) -> None:
@@ -97,8 +116,10 @@ class RetinexNetModule(EnhancementModule):
         if self.stage1_epochs is None:
             self.stage1_epochs = self._stage1_epochs_from_config()
         elif self.decom_epochs is not None and self.decom_epochs != self.stage1_epochs:
-            rank_zero_warn(f"the resumed run keeps its stage 1 of {self.stage1_epochs} epochs; "
-                           f"model.decom_epochs={self.decom_epochs} is ignored")
+            rank_zero_warn(
+                f"the resumed run keeps its stage 1 of {self.stage1_epochs} epochs; "
+                f"model.decom_epochs={self.decom_epochs} is ignored"
+            )
 
     @property
     def stage(self) -> int:
@@ -120,29 +141,39 @@ class RetinexNetModule(EnhancementModule):
         self.net.decom.train(self.stage == 1)  # frozen in stage 2
 
     def configure_optimizers(self):
-        return [torch.optim.Adam(self.net.decom.parameters(), lr=self.lr),
-                torch.optim.Adam(self.net.relight.parameters(), lr=self.lr)]
+        return [
+            torch.optim.Adam(self.net.decom.parameters(), lr=self.lr),
+            torch.optim.Adam(self.net.relight.parameters(), lr=self.lr),
+        ]
 
     # --- training -------------------------------------------------------------------------------
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def stage_loss(self, batch: dict, stage: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of `stage` on one batch and its terms; `lle-bench` times exactly this."""
         low, high = batch["input"], batch["target"]
-        if self.stage == 1:
+        if stage == 1:
             r_low, i_low = self.net.decom(low)
             r_high, i_high = self.net.decom(high)
-            loss, terms = decom_loss(low, high, r_low, i_low, r_high, i_high, **self.decom_loss_args)
-        else:
-            with torch.no_grad():
-                r_low, i_low = self.net.decom(low)
-            loss, terms = relight_loss(high, r_low, self.net.relight(r_low, i_low), **self.relight_loss_args)
+            return decom_loss(low, high, r_low, i_low, r_high, i_high, **self.decom_loss_args)
+        with torch.no_grad():
+            r_low, i_low = self.net.decom(low)
+        return relight_loss(high, r_low, self.net.relight(r_low, i_low), **self.relight_loss_args)
+
+    def training_loss(self, batch: dict) -> torch.Tensor:
+        return self.stage_loss(batch, self.stage)[0]
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, terms = self.stage_loss(batch, self.stage)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite stage-{self.stage} loss at global step {self.global_step} "
-                                     f"(epoch {self.current_epoch}, batch {batch_idx}, images {list(batch['name'])})")
+            raise FloatingPointError(
+                f"non-finite stage-{self.stage} loss at global step {self.global_step} "
+                f"(epoch {self.current_epoch}, batch {batch_idx}, images {list(batch['name'])})"
+            )
         optimizer = self.optimizers()[self.stage - 1]
         optimizer.zero_grad()
         self.manual_backward(loss)
         optimizer.step()
-        size = low.shape[0]
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        size = batch["input"].shape[0]
+        self.log(keys.TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         self.log("train/stage", float(self.stage), on_step=True, on_epoch=False, batch_size=size)
         for name, value in terms.items():
             self.log(f"train/stage{self.stage}_{name}", value, on_step=False, on_epoch=True, batch_size=size)
@@ -154,8 +185,13 @@ class RetinexNetModule(EnhancementModule):
             out = self.net.decompose_and_relight(batch["input"])
         r_high, i_high = self.net.decom(batch["target"])
         self._update_metrics(out.enhanced, batch["target"], self.val_metrics)
-        visuals = {"R_low": out.reflectance, "I_low": out.illumination, "I_hat": out.relit_illumination,
-                   "R_high": r_high, "I_high": i_high}
+        visuals = {
+            "R_low": out.reflectance,
+            "I_low": out.illumination,
+            "I_hat": out.relit_illumination,
+            "R_high": r_high,
+            "I_high": i_high,
+        }
         return {"pred": out.enhanced, "visuals": visuals}
 
     def on_validation_epoch_end(self) -> None:
@@ -164,15 +200,13 @@ class RetinexNetModule(EnhancementModule):
             return
         for metric in self.val_metrics.values():
             metric.reset()
-        self.log("val/psnr", -math.inf, prog_bar=True)  # RelightNet is not trained yet
-        self.log("val/psnr_best", self.val_psnr_best.compute())
+        self.log(keys.VAL_PSNR, -math.inf, prog_bar=True)  # RelightNet is not trained yet
+        self.log(keys.VAL_PSNR_BEST, self.val_psnr_best.compute())
 
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["retinexnet_stage"] = self.stage
-        checkpoint[STAGE1_EPOCHS_KEY] = self.stage1_epochs
+    # --- checkpoint ------------------------------------------------------------------------------
+    def procedure_state(self) -> dict[str, Any]:
+        return {"stage": self.stage, "stage1_epochs": self.stage1_epochs}
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
+    def restore_procedure_state(self, state: dict[str, Any]) -> None:
         # Checkpoints from before the boundary was stored leave it to on_train_start.
-        self.stage1_epochs = checkpoint.get(STAGE1_EPOCHS_KEY, self.stage1_epochs)
+        self.stage1_epochs = state.get("stage1_epochs", self.stage1_epochs)

@@ -1,4 +1,4 @@
-"""Image-quality metrics with the protocol of `shared/specs/protocol.md`.
+"""Full-reference image-quality metrics (PSNR, SSIM) with lle's evaluation protocol (docs/specs/protocol.md).
 
 Inputs are float tensors B×3×H×W. Every function returns one value per image (shape B) so that
 per-image results can be reported; means are taken by the caller.
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from lle.metrics import keys
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -49,8 +51,15 @@ def gaussian_window(size: int = 11, sigma: float = 1.5, dtype=torch.float64, dev
     return g / g.sum()
 
 
-def ssim_map(x: torch.Tensor, y: torch.Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0,
-             k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+def ssim_map(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    window: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
     """SSIM map (B×C×h×w, valid region) in the dtype of `x`; differentiable, so losses use it too."""
     c = x.shape[1]
     if min(x.shape[-2:]) < window:
@@ -85,11 +94,13 @@ def gt_mean_rescale(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred * scale.view(-1, 1, 1, 1)).clamp(0, 1)
 
 
-def image_metrics(pred: torch.Tensor, target: torch.Tensor, gt_mean: bool = False, quantize: bool = True) -> dict[str, torch.Tensor]:
+def image_metrics(
+    pred: torch.Tensor, target: torch.Tensor, gt_mean: bool = False, quantize: bool = True
+) -> dict[str, torch.Tensor]:
     """All per-image metrics of the protocol, keyed by their logged names (without the stage prefix)."""
-    out = {"psnr": psnr(pred, target, quantize), "ssim": ssim(pred, target, quantize)}
+    out = {keys.PSNR: psnr(pred, target, quantize), keys.SSIM: ssim(pred, target, quantize)}
     if gt_mean:
         rescaled = gt_mean_rescale(pred, target)
-        out["psnr_gtmean"] = psnr(rescaled, target, quantize)
-        out["ssim_gtmean"] = ssim(rescaled, target, quantize)
+        out[keys.PSNR_GTMEAN] = psnr(rescaled, target, quantize)
+        out[keys.SSIM_GTMEAN] = ssim(rescaled, target, quantize)
     return out

@@ -1,8 +1,8 @@
-"""Training losses, selected with the `loss=` config group. Each is `loss(pred, target) -> scalar`."""
+"""Pixel losses, selected with the `loss=` config group. Each is `loss(pred, target) -> scalar`."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
@@ -37,8 +37,11 @@ class RGBWeightedL1(nn.Module):
 
     def __init__(self, channel_weights: Sequence[float] = (0.11448, 0.58661, 0.29891)):
         super().__init__()
-        self.register_buffer("channel_weights", torch.tensor(list(channel_weights), dtype=torch.float32).view(1, -1, 1, 1),
-                             persistent=False)
+        self.register_buffer(
+            "channel_weights",
+            torch.tensor(list(channel_weights), dtype=torch.float32).view(1, -1, 1, 1),
+            persistent=False,
+        )
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return ((pred - target).abs() * self.channel_weights).mean()
@@ -76,6 +79,13 @@ class L1MSSSIMLoss(nn.Module):
         scales = 5
         while scales > 1 and min(pred.shape[-2:]) < 11 * 2 ** (scales - 1):
             scales -= 1
-        msssim = ms_ssim(pred.clamp(0, 1), target, data_range=1.0, kernel_size=11, sigma=1.5,
-                         betas=self.BETAS[:scales], normalize="relu")
+        msssim = ms_ssim(
+            pred.clamp(0, 1),
+            target,
+            data_range=1.0,
+            kernel_size=11,
+            sigma=1.5,
+            betas=self.BETAS[:scales],
+            normalize="relu",
+        )
         return self.l1_weight * (pred - target).abs().mean() + self.msssim_weight * (1 - msssim)

@@ -1,0 +1,47 @@
+"""`lle-report PATH [PATH ...] [--out DIR] [--bench bench.json]`: a leaderboard of finished runs, from what each
+run left behind.
+
+PATH is a multirun directory (searched recursively), a run directory or a `metrics.json`. Writes to DIR
+(default `<first PATH>/report`): `leaderboard.md`, `leaderboard.csv` (raw values, exactly as in each
+`metrics.json`), `psnr_vs_macs.png`, `per_image_psnr.png` and `index.html` with the latest validation
+image grid of every run. Rows are sorted by test PSNR; failed and unfinished runs are listed with their
+error, never dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lle.report import FILES, markdown_table, write_report
+from lle.runs.results import OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """0 with the report written, 2 when a PATH or the --bench file is missing (named, not a traceback)."""
+    parser = argparse.ArgumentParser(prog="lle-report", description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", type=Path, help="multirun directories, run directories or metrics.json")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default: <first PATH>/report)")
+    parser.add_argument(
+        "--bench",
+        type=Path,
+        default=None,
+        help="an lle-bench bench.json: adds each model's latency (ms, batch 1) as latency_ms/<device>/<size>",
+    )
+    args = parser.parse_args(argv)
+    first = args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent
+    out = args.out or first / "report"
+    try:
+        rows = write_report(args.paths, out, args.bench)
+    except FileNotFoundError as err:
+        print(f"lle-report: {err}", file=sys.stderr)
+        return 2
+    print(markdown_table(rows))
+    failed = sum(r["status"] != OK for r in rows)
+    print(f"\n{len(rows)} runs ({failed} not ok); report in {out}: {', '.join(FILES)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

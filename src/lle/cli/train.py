@@ -1,0 +1,121 @@
+"""`lle-train`: fit a model, select the checkpoint on the validation split, test it, write metrics.json."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lle.config import CONFIG_DIR, check_values, register_resolvers
+from lle.metrics import keys
+from lle.runs.checkpoint import CheckpointMetadata
+from lle.runs.guard import check_output_dir
+from lle.runs.loggers import (
+    check_logger_packages,
+    continue_logger_runs,
+    describe_wandb_runs,
+    remember_logger_runs,
+    summarize_wandb_runs,
+)
+from lle.runs.record import record_run
+from lle.runs.results import final_metrics, run_result, write_json, write_per_image_csv
+from lle.runs.task import choices, guarded, instantiate_group, log_hyperparameters
+
+log = logging.getLogger("lle")
+
+
+def run_metadata(cfg: DictConfig, picked: dict[str, str]) -> CheckpointMetadata:
+    """What this run's checkpoints carry so that they can be evaluated and loaded with nothing else."""
+    return CheckpointMetadata(
+        model_name=picked.get("model"),
+        model_config=OmegaConf.to_container(cfg.model, resolve=True),
+        data_name=picked.get("data"),
+        data_config=OmegaConf.to_container(cfg.data, resolve=True),
+        loss_name=picked.get("loss"),
+    )
+
+
+@guarded
+def train(cfg: DictConfig) -> dict[str, Any]:
+    output_dir = Path(cfg.paths.output_dir)
+    check_values(cfg)
+    check_logger_packages(cfg)
+    check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
+    pl.seed_everything(cfg.seed, workers=True)
+    picked = choices()
+
+    datamodule: pl.LightningDataModule = instantiate(cfg.data)
+    module = instantiate(cfg.model, loss=instantiate(cfg.loss))
+    module.checkpoint_metadata = run_metadata(cfg, picked)
+    continue_logger_runs(cfg)
+    describe_wandb_runs(cfg, picked)
+    callbacks, loggers = instantiate_group(cfg.get("callbacks")), instantiate_group(cfg.get("logger"))
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    params = sum(p.numel() for p in module.net.parameters())
+    if trainer.is_global_zero:
+        record_run(cfg, output_dir)
+        remember_logger_runs(module, loggers)
+    log_hyperparameters(loggers, cfg, {"params": params})
+
+    started = time.time()
+    if cfg.train and module.trainable:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    elif cfg.train:
+        log.info("%s has nothing to train: validating and testing only", picked.get("model"))
+        trainer.validate(module, datamodule=datamodule)
+    train_time = time.time() - started
+    metrics = final_metrics(trainer.callback_metrics)
+
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if cfg.test:
+        # Test the checkpoint selected on the validation split; without one (fast_dev_run, nothing to
+        # train) the weights in memory are tested.
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update(final_metrics(trainer.callback_metrics))
+
+    result = run_result(
+        picked,
+        metrics,
+        params,
+        train_time_s=round(train_time, 1),
+        checkpoint_best=best or None,
+        split_sizes=datamodule.describe().get("split_sizes"),
+    )
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", result)
+        write_per_image_csv(output_dir / "per_image.csv", module.test_results)
+        summarize_wandb_runs(loggers, result)
+        log.info("run directory: %s", output_dir)
+        log.info("  checkpoints: %s", output_dir / "checkpoints" if best else "none written")
+        log.info("  resolved config: %s", output_dir / "config.yaml")
+        log.info(
+            "  metrics: %s  %s",
+            output_dir / "metrics.json",
+            {k: round(v, 4) for k, v in metrics.items() if k.startswith(f"{keys.TEST}/") or k == keys.VAL_PSNR_BEST},
+        )
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def _hydra_main(cfg: DictConfig) -> float | None:
+    result = train(cfg)
+    value = result.get(cfg.get("optimized_metric") or "", None)
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def main() -> None:
+    register_resolvers()
+    torch.set_float32_matmul_precision("high")
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

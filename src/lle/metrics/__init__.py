@@ -1,0 +1,28 @@
+"""Image-quality metrics, their logged names (`keys`) and the protocol they follow (`protocol`).
+
+Every function takes float tensors B×3×H×W and returns one value per image (shape B).
+"""
+
+from lle.metrics.full_reference import (
+    LUMA_WEIGHTS,
+    gaussian_window,
+    gt_mean_rescale,
+    image_metrics,
+    psnr,
+    quantize_8bit,
+    ssim,
+    ssim_map,
+)
+from lle.metrics.protocol import PROTOCOL
+
+__all__ = [
+    "LUMA_WEIGHTS",
+    "PROTOCOL",
+    "gaussian_window",
+    "gt_mean_rescale",
+    "image_metrics",
+    "psnr",
+    "quantize_8bit",
+    "ssim",
+    "ssim_map",
+]

@@ -1,0 +1,51 @@
+"""What a network takes and gives, declared by the network itself and read by everyone else.
+
+Every network (and every adapter around one) states three attributes; inference, export, `lle-report` and
+`lle-bench` ask the network instead of re-deriving them from configs:
+
+- `in_channels`: channels of the input tensor (3 sRGB, 4 packed Bayer, 9 packed X-Trans);
+- `input_kind`: one of `INPUT_KINDS`, which tells how an image file becomes that tensor;
+- `upscale`: output resolution / input resolution (2 for packed Bayer → sRGB, 3 for X-Trans, else 1).
+
+A network without the attributes is an sRGB network of the same resolution (the classical methods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+SRGB, RAW_BAYER, RAW_XTRANS = "srgb", "raw_bayer", "raw_xtrans"
+INPUT_KINDS = (SRGB, RAW_BAYER, RAW_XTRANS)
+# Channels of each input kind, as lle.data.raw packs the mosaics.
+KIND_CHANNELS = {SRGB: 3, RAW_BAYER: 4, RAW_XTRANS: 9}
+
+
+@dataclass(frozen=True)
+class NetworkInput:
+    kind: str = SRGB
+    channels: int = 3
+    upscale: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in INPUT_KINDS:
+            raise ValueError(f"input kind must be one of {', '.join(INPUT_KINDS)}, got {self.kind!r}")
+
+
+def kind_of_channels(channels: int) -> str | None:
+    """The input kind of a tensor with `channels` channels (3 is sRGB), None for a count no kind has (a network
+    built for, say, 1-channel input is fine; only reading image files for it is not defined)."""
+    return next((kind for kind, count in KIND_CHANNELS.items() if count == channels), None)
+
+
+def network_input(net: nn.Module) -> NetworkInput:
+    """The input `net` declares (see the module docstring)."""
+    channels = int(getattr(net, "in_channels", 3))
+    kind = getattr(net, "input_kind", None) or kind_of_channels(channels)
+    if kind is None:
+        raise ValueError(
+            f"{type(net).__name__} takes {channels} channels, which no input kind has; known: "
+            + ", ".join(f"{k} ({c})" for k, c in KIND_CHANNELS.items())
+        )
+    return NetworkInput(kind=kind, channels=channels, upscale=int(getattr(net, "upscale", 1) or 1))

@@ -1,0 +1,166 @@
+"""What the report is made of: the runs under the given paths, one row per run, and the joined bench figures.
+
+A row holds the run's `metrics.json` values unchanged (under their logged keys, `lle.metrics.keys`) plus what
+the report adds: the network's MACs, the latest validation grid and the per-image CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from lle.metrics import keys
+from lle.metrics.protocol import PROTOCOL
+from lle.models.complexity import MACS_SIZE, count_macs
+from lle.models.interface import network_input
+from lle.runs.results import OK
+
+
+# --- finding runs ------------------------------------------------------------------------------------
+def _is_hidden(path: Path, root: Path) -> bool:
+    # .hydra (Hydra's copy of the config), .submitit (SLURM logs): never runs of their own.
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def find_runs(paths: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """(run directory, label) for every run under `paths`: directories holding a `metrics.json`, and Hydra
+    job directories (with `.hydra/`) that never wrote one because the job was killed or is still running."""
+    found: dict[Path, str] = {}
+    for given in paths:
+        given = Path(given).resolve()
+        if given.is_file():
+            given = given.parent
+        if not given.is_dir():
+            raise FileNotFoundError(f"{given} does not exist")
+        if (given / "metrics.json").is_file() or (given / ".hydra").is_dir():
+            found.setdefault(given, given.name)
+            continue
+        markers = [*given.rglob("metrics.json"), *(p.parent for p in given.rglob(".hydra") if p.is_dir())]
+        for marker in markers:
+            run = marker.parent if marker.name == "metrics.json" else marker
+            if not _is_hidden(run, given):
+                found.setdefault(run, str(run.relative_to(given.parent)))
+    return sorted(found.items(), key=lambda item: item[1])
+
+
+# --- one row per run ---------------------------------------------------------------------------------
+# Sweeps repeat one network config across seeds and data: count each config once per process.
+_macs_cache: dict[str, int | None] = {}
+
+
+def config_macs(net_cfg: DictConfig, size: int = MACS_SIZE) -> int | None:
+    """MACs of one forward pass at 1×C×size×size, C the input channels the instantiated network declares
+    (FLOPs / 2, as counted by FlopCounterMode: convolutions, transposed convolutions and matrix products).
+    Only the instantiated network is asked, never the node's keys: the node may be the network class or a
+    factory (an adapter) that builds it. Tried on the meta device first (shapes only: no memory, no time);
+    networks with data-dependent steps run on the CPU."""
+    key = OmegaConf.to_yaml(net_cfg)
+    if key not in _macs_cache:
+        _macs_cache[key] = None
+        for device in ("meta", "cpu"):
+            try:
+                with torch.device(device):
+                    net = instantiate(net_cfg, _convert_="all").eval()
+                _macs_cache[key] = count_macs(net, network_input(net).channels, size, device)
+                break
+            except Exception:  # noqa: BLE001 — any failure means "not computable here": try the next device
+                continue
+    return _macs_cache[key]
+
+
+def _protocol_summary(metrics: dict[str, Any]) -> str:
+    stated = {k: v for k, v in metrics.items() if k.startswith("protocol/")}
+    if not stated:
+        return "" if metrics.get("status") != OK else "not stated"
+    differs = sorted(k.split("/", 1)[1] for k in set(PROTOCOL) | set(stated) if stated.get(k) != PROTOCOL.get(k))
+    return "lle standard" if not differs else "differs: " + ", ".join(differs)
+
+
+def _net_config(run_dir: Path) -> DictConfig | None:
+    try:
+        return OmegaConf.load(run_dir / "config.yaml").model.net
+    except Exception:  # noqa: BLE001 — no config.yaml (killed early) or not a network config
+        return None
+
+
+def read_run(run_dir: Path, label: str) -> dict[str, Any]:
+    """A leaderboard row: the run's metrics.json values (unchanged) plus complexity and file paths."""
+    row: dict[str, Any] = {"run": label, "run_dir": str(run_dir)}
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except FileNotFoundError:
+        metrics = {
+            "status": "incomplete",
+            "error": "no metrics.json: the job is still running or was killed (see its .hydra/ and log files)",
+        }
+    except (OSError, ValueError) as err:
+        metrics = {"status": "unreadable", "error": f"metrics.json: {type(err).__name__}: {err}"}
+    split = metrics.get("split_sizes") or {}
+    row.update(
+        {
+            "status": metrics.get("status", "unknown"),
+            "model": metrics.get("choice/model", ""),
+            "data": metrics.get("choice/data", ""),
+            "protocol": _protocol_summary(metrics),
+            "split": "/".join(str(split.get(k, "?")) for k in (keys.TRAIN, keys.VAL, keys.TEST)) if split else "",
+            **{k: metrics.get(k) for k in keys.REPORTED},
+            "params": metrics.get("params"),
+            **{k: v for k, v in metrics.items() if k.startswith("latency")},
+            "train_time_s": metrics.get("train_time_s"),
+            "checkpoint_best": metrics.get("checkpoint_best"),
+            "error": (metrics.get("error") or "").strip(),
+        }
+    )
+    net_cfg = _net_config(run_dir)
+    row["macs_256"] = config_macs(net_cfg) if net_cfg is not None else None
+    row["gmacs_256"] = row["macs_256"] / 1e9 if row["macs_256"] is not None else None
+    grids = sorted((run_dir / "images" / keys.VAL).glob("epoch_*.png"))
+    row["val_grid"] = str(grids[-1]) if grids else None
+    per_image = run_dir / "per_image.csv"
+    row["per_image_csv"] = str(per_image) if per_image.is_file() else None
+    return row
+
+
+def ranking_psnr(row: dict[str, Any]) -> float:
+    """The row's test PSNR, -inf where there is none (failed, incomplete, NaN): what rows are sorted on."""
+    value = row.get(keys.TEST_PSNR)
+    return value if isinstance(value, (int, float)) and not math.isnan(value) else -math.inf
+
+
+# --- joined from elsewhere ---------------------------------------------------------------------------
+def bench_latencies(bench_json: str | Path) -> dict[str, dict[str, float]]:
+    """{model: {"latency_ms/<device>/<size>": median ms}} from an `lle-bench` bench.json: the `fast` fp32
+    variant at batch 1, which is how lle-eval and lle-enhance run a network."""
+    path = Path(bench_json)
+    try:
+        results = json.loads(path.read_text())["results"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise FileNotFoundError(f"--bench {path}: not an lle-bench bench.json ({type(err).__name__}: {err})") from err
+    figures: dict[str, dict[str, float]] = {}
+    for result in results:
+        for r in result.get("rows", []):
+            if r.get("kind") == "inference" and r.get("variant") == "fast" and "median_s" in r:
+                figures.setdefault(result["model"], {})[f"latency_ms/{r['device']}/{r['size']}"] = r["median_s"] * 1e3
+    return figures
+
+
+def leaderboard(paths: Iterable[str | Path], bench_json: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per run under `paths`, best test PSNR first, each with a `label` for the plots."""
+    rows = [read_run(run_dir, label) for run_dir, label in find_runs(paths)]
+    if bench_json is not None:  # speed measured once per model by lle-bench, joined on the model name
+        latencies = bench_latencies(bench_json)
+        for row in rows:
+            row.update(latencies.get(row["model"], {}))
+    rows.sort(key=lambda r: (-ranking_psnr(r), r["run"]))  # stable order among runs without a test PSNR
+    # Plots name a run by its model, and by model and run where several finished runs share a model (seeds).
+    finished = [r["model"] for r in rows if r["status"] == OK]
+    for r in rows:
+        r["label"] = f"{r['model']} ({r['run']})" if finished.count(r["model"]) > 1 or not r["model"] else r["model"]
+    return rows

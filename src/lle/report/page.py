@@ -1,0 +1,72 @@
+"""`index.html`: the leaderboard, the plots and every run's latest validation grid on one page.
+
+The page's fixed text lives in `templates/index.html` (a `string.Template`); this module builds the parts
+that depend on the runs, every value passed through `html.escape`.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from lle.atomic import write_atomic, write_text_atomic
+from lle.report.tables import cell, markdown_columns, notes
+from lle.runs.results import OK
+
+
+def _template() -> Template:
+    # Read through importlib.resources so that the page is found in a wheel as in the source tree.
+    return Template((resources.files("lle.report") / "templates" / "index.html").read_text(encoding="utf-8"))
+
+
+def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """The header cells and the body rows; failed and unfinished runs are highlighted."""
+    columns = markdown_columns(rows)
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns)
+    body = []
+    for rank, row in enumerate(rows, 1):
+        # The Markdown cell, without its `|` escape: HTML needs none.
+        cells = "".join(
+            f"<td>{html.escape(cell(row.get(k), d).replace(chr(92) + '|', '|'))}</td>" for k, _, d in columns
+        )
+        css = "" if row["status"] == OK else ' class="failed"'
+        body.append(f"<tr{css}><td>{rank}</td>{cells}</tr>")
+    return head, "\n".join(body)
+
+
+def _copy(source: str | Path, target: Path) -> None:
+    with open(source, "rb") as f:
+        write_atomic(target, lambda handle: shutil.copyfileobj(f, handle))
+
+
+def _grids(rows: list[dict[str, Any]], grids_dir: Path) -> str:
+    """A figure per run with a validation grid, the grid copied into `grids_dir` under its rank and run."""
+    sections = []
+    for rank, row in enumerate(rows, 1):
+        if not row["val_grid"]:
+            continue
+        name = f"{rank:03d}_{row['run'].replace(os.sep, '_')}.png"
+        _copy(row["val_grid"], grids_dir / name)
+        caption = f"{row['label']}: {Path(row['val_grid']).stem} (input | output | target)"
+        sections.append(
+            f'<figure><img src="grids/{html.escape(name)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    return "\n".join(sections) or "<p>no validation images found</p>"
+
+
+def write_html(rows: list[dict[str, Any]], out: Path) -> None:
+    """index.html next to the plots; each run's latest validation grid is copied in, so the folder can be
+    moved or shared on its own."""
+    grids_dir = out / "grids"
+    grids_dir.mkdir(exist_ok=True)
+    head, body = _table(rows)
+    page = _template().substitute(
+        head=head, rows=body, sections=_grids(rows, grids_dir), notes=html.escape(notes()).replace("\n", "<br>\n")
+    )
+    write_text_atomic(out / "index.html", page)

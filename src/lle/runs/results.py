@@ -1,0 +1,78 @@
+"""What a finished (or failed) run reports: `metrics.json`, `per_image.csv`, failure records.
+
+`metrics.json` is flat, so that `lle-report` and a notebook read it without knowing lle: the status, the
+config-group choices (`choice/model`, …), the metrics under their logged keys (`lle.metrics.keys`), the
+protocol they follow (`lle.metrics.protocol`), and details of the run (parameters, timings, checkpoints).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lle.atomic import write_text_atomic
+from lle.metrics import keys
+from lle.metrics.protocol import PROTOCOL
+
+OK, FAILED = "ok", "failed"
+
+
+def final_metrics(logged: Mapping[str, Any]) -> dict[str, float]:
+    """The validation and test results among a trainer's logged values (`trainer.callback_metrics`)."""
+    return {k: float(v) for k, v in logged.items() if keys.is_result(k)}
+
+
+def choice_keys(choices: Mapping[str, str | None]) -> dict[str, str]:
+    return {f"choice/{k}": v for k, v in choices.items() if v is not None}
+
+
+def run_result(
+    choices: Mapping[str, str | None], metrics: Mapping[str, float], params: int, **details: Any
+) -> dict[str, Any]:
+    """The `metrics.json` of a finished run, for `lle-train` and `lle-eval` alike."""
+    return {"status": OK, **choice_keys(choices), **metrics, **PROTOCOL, "params": params, **details}
+
+
+def write_json(path: Path, payload: Mapping[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def write_per_image_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One row per test image (name and its metrics); nothing is written when there are none."""
+    if not rows:
+        return
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, text.getvalue())
+
+
+def read_status(metrics_file: Path) -> str | None:
+    try:
+        return json.loads(metrics_file.read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def record_failure(output_dir: Path, err: BaseException, choices: Mapping[str, str | None]) -> Path:
+    """metrics.json says the run failed; a finished run's results (a resumed run that failed) are kept and
+    the failure goes next to them instead. Returns the file written."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "status": FAILED,
+        "error": f"{type(err).__name__}: {err}",
+        "traceback": traceback.format_exc(),
+        **choice_keys(choices),
+    }
+    target = output_dir / "metrics.json"
+    if target.exists() and read_status(target) == OK:
+        target = output_dir / f"failure-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    write_json(target, record)
+    return target
