@@ -50,6 +50,25 @@ def test_unknown_model_fails_with_the_valid_choices(tmp_path):
     assert "unet9000" in proc.stderr and "gladnet" in proc.stderr
 
 
+def test_a_sweep_directory_is_never_reused(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [
+        sys.executable,
+        "-m",
+        "lle.cli.train",
+        "-m",
+        *TINY_RUN,
+        *TINY_SYNTHETIC,
+        "model=gamma",
+        f"hydra.sweep.dir={sweep}",
+    ]
+    run_cli(command, cwd=tmp_path)
+    written = {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()}
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and f"{sweep} already holds a sweep (multirun.yaml)" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in sweep.rglob("*") if p.is_file()} == written
+
+
 @pytest.mark.slow
 def test_ddp_two_cpu_processes_match_a_single_process_evaluation(tmp_path):
     # 3 validation and 3 test samples over 2 ranks: a sampler that pads with duplicates would bias the DDP metrics.

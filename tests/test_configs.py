@@ -8,6 +8,7 @@ from hydra.utils import instantiate
 
 import lle.models
 from conftest import CONFIG_DIR, compose_config
+from lle.config import check_top_level_keys, check_values
 
 GROUPS = ["data", "loss", "model", "trainer", "logger", "callbacks", "paths", "debug", "experiment"]
 
@@ -21,6 +22,8 @@ def options(group: str) -> list[str]:
 def test_every_option_composes(group, option, tmp_path):
     cfg = compose_config("train", [f"{group}={option}"], tmp_path)
     assert cfg.model._target_ and cfg.trainer._target_ and cfg.data._target_
+    check_top_level_keys(cfg, "train")  # every shipped option passes lle-train's own checks
+    check_values(cfg)
 
 
 @pytest.mark.parametrize("option", options("data"))

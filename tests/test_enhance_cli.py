@@ -51,6 +51,35 @@ def test_enhances_8_and_16_bit_pngs_and_scores_them(checkpoint, low_light):
     assert "mean" in result.stderr and "PSNR" in result.stderr
 
 
+def test_the_metrics_csv_never_replaces_an_image_or_a_foreign_file(checkpoint, low_light):
+    out, first = low_light["output"], low_light["input"] / "a.png"
+    original = first.read_bytes()
+    common = ("--model", checkpoint, "--gt", low_light["gt"])
+    result = lle_enhance(low_light["input"], out, *common, "--metrics-csv", first, "--overwrite")
+    assert result.returncode == 2 and "would replace an image" in result.stderr and first.read_bytes() == original
+    notes = low_light["input"].parent / "notes.csv"
+    notes.write_text("my,own\n1,2\n")
+    result = lle_enhance(low_light["input"], out, *common, "--metrics-csv", notes)
+    assert result.returncode == 2 and "is not an lle-enhance metrics file" in result.stderr
+    assert notes.read_text() == "my,own\n1,2\n" and not out.exists()  # refused before any work
+    result = lle_enhance(low_light["input"], low_light["gt"], *common)
+    assert result.returncode == 2 and "scored against itself" in result.stderr
+    # An earlier run's metrics.csv in the same folder is this command's own file: a rerun replaces it.
+    assert lle_enhance(low_light["input"], out, *common).returncode == 0
+    assert lle_enhance(low_light["input"], out, *common).returncode == 0
+
+
+def test_bad_devices_and_tiny_tiles_are_refused_by_name(checkpoint, low_light):
+    out = low_light["output"]
+    result = lle_enhance(low_light["input"], out, "--model", checkpoint, "--device", "banana")
+    assert result.returncode == 2 and "device 'banana' is not a device" in result.stderr
+    result = lle_enhance(low_light["input"], out, "--model", checkpoint, "--device", "cuda:99")
+    assert result.returncode == 2 and ("no CUDA GPU is available" in result.stderr or "CUDA GPU(s)" in result.stderr)
+    result = lle_enhance(low_light["input"], out, "--model", checkpoint, "--tile", "1", "--tile-overlap", "0")
+    assert result.returncode == 2 and "--tile 1 is too small: use at least 32" in result.stderr
+    assert not out.exists()
+
+
 def test_16_bit_output_from_a_glob_with_tiles_and_self_ensemble(checkpoint, low_light):
     out = low_light["output"]
     result = lle_enhance(

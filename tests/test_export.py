@@ -40,6 +40,27 @@ def test_onnx_and_torchscript_match_pytorch_at_two_sizes(checkpoint, tmp_path, c
     )
 
 
+def test_an_export_never_replaces_its_checkpoint_and_asks_before_replacing_a_file(checkpoint, tmp_path, capsys):
+    original = checkpoint.read_bytes()
+    for outputs in ([str(checkpoint)], [str(tmp_path / "a.onnx"), "--torchscript", str(checkpoint)]):
+        with pytest.raises(SystemExit) as refused:
+            main([str(checkpoint), *outputs, "--overwrite"])
+        assert refused.value.code == 2 and "is the model file being exported" in capsys.readouterr().err
+    assert checkpoint.read_bytes() == original
+    existing = tmp_path / "model.pt"
+    existing.write_text("someone's file")
+    with pytest.raises(SystemExit):
+        main([str(checkpoint), "--torchscript", str(existing)])
+    assert "exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert existing.read_text() == "someone's file"
+    with pytest.raises(SystemExit):
+        main([str(checkpoint), str(tmp_path / "same"), "--torchscript", str(tmp_path / "same")])
+    assert "are the same file" in capsys.readouterr().err
+    assert main([str(checkpoint), "--torchscript", str(existing), "--overwrite"]) == 0
+    assert "not clamped" in capsys.readouterr().out
+    assert torch.jit.load(str(existing))(torch.rand(1, 3, 40, 40)).shape == (1, 3, 40, 40)
+
+
 # Reduced widths where the network allows it (ALEN's widths are fixed); ABSGN's and ALEN's input is given
 # explicitly, since their defaults follow the data config. Retinex-Net's sizes halve to odd and even sides in
 # its stride-2 'SAME' convs, whose padding depends on the parity; ALEN's packed 4-channel input at 20×36 pools

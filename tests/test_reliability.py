@@ -1,6 +1,7 @@
 """Faults and bad input: exact resume after a real kill, non-finite losses, unusable paths, wrong checkpoints."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -71,6 +72,66 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     assert {"0", "1", "2"} <= epochs
 
 
+@pytest.mark.slow
+def test_sigterm_exits_non_zero_and_says_the_run_was_interrupted(tmp_path):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        _cli(run, "trainer.max_epochs=200"),
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    last = run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 300
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)  # what a scheduler sends to pre-empt a job
+    output, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 143, output
+    assert "run interrupted by SIGTERM before it finished; resume with ckpt_path=" in output
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["status"] == "interrupted" and record["error"] == "SIGTERMException"
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_running_or_finished_run_writes_nothing_there(tmp_path):
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        _cli(run, "trainer.max_epochs=200"),
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 300
+        while not (run / "csv" / "metrics.csv").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first run ended too early"
+        hydra_files = sorted((run / ".hydra").iterdir())
+        written = {p: p.read_bytes() for p in [*hydra_files, run / "config.yaml", run / "command.txt"]}
+        stamps = {p: p.stat().st_mtime_ns for p in written}
+        second = subprocess.run(
+            _cli(run, "seed=7"), cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
+        )
+        assert second.returncode == 2, second.stderr
+        assert "is in use by a run in progress (process" in second.stderr
+        assert {p: p.read_bytes() for p in written} == written
+        assert {p: p.stat().st_mtime_ns for p in written} == stamps  # not even rewritten with the same bytes
+        assert sorted((run / ".hydra").iterdir()) == hydra_files
+    finally:
+        first.kill()
+        first.wait()
+    # The killed run's marker holds nothing: a resume may continue in its directory.
+    from lle.runs.guard import RUNNING_MARKER, refuse_taken_dir
+
+    assert (run / RUNNING_MARKER).exists()
+    refuse_taken_dir(run, resume_from=str(run / "checkpoints" / "last.ckpt"))
+
+
 def test_non_finite_loss_stops_with_step_and_batch_and_keeps_good_weights(tiny_train_cfg):
     cfg = tiny_train_cfg(
         "model=gladnet",
@@ -109,12 +170,77 @@ def test_unwritable_output_directory_fails_before_training(tiny_train_cfg, tmp_p
 
 def test_out_of_range_values_are_rejected_by_option_name_before_anything_is_written(tiny_train_cfg, tmp_path):
     cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=-0.1")
-    with pytest.raises(ValueError, match=r"model\.optimizer\.lr=-0\.1: expected a positive number"):
+    with pytest.raises(ValueError, match=r"model\.optimizer\.lr=-0\.1: expected a positive, finite number"):
         train(cfg)
     assert not (tmp_path / "run" / "config.yaml").exists()
     cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "data.batch_size=0", output_dir=tmp_path / "run2")
-    with pytest.raises(ValueError, match=r"data\.batch_size=0: expected a positive number"):
+    with pytest.raises(ValueError, match=r"data\.batch_size=0: expected a positive, finite number"):
         train(cfg)
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=inf", output_dir=tmp_path / "run3")
+    with pytest.raises(ValueError, match=r"model\.optimizer\.lr=inf: expected a positive, finite number"):
+        train(cfg)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("seed=abc", r"seed='abc': expected a whole number"),
+        ("seed=1.5", r"seed=1\.5: expected a whole number"),
+        ("model.optimizer.lr=abc", r"model\.optimizer\.lr='abc': expected a number"),
+        ("data.crop_size=abc", r"data\.crop_size='abc': expected a whole number"),
+        ("data.ratio_range=[50,5]", r"data\.ratio_range=\[50, 5\]: expected \[low, high\] with low ≤ high"),
+        ("+modle.lr=1", r"unknown top-level option\(s\) modle; lle-train knows .*model"),
+        ("trainer.max_epochs=0", r"trainer\.max_epochs=0 leaves nothing to train"),
+        ("trainer.limit_train_batches=0", r"trainer\.limit_train_batches=0 leaves nothing to train"),
+        ("data.num_val=0", r"data\.num_val=0 leaves no validation split"),
+    ],
+)
+def test_bad_option_values_are_named_before_anything_is_written(tiny_train_cfg, tmp_path, override, message):
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, override, output_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match=message):
+        train(cfg)
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_resuming_from_another_models_or_a_truncated_checkpoint_names_it(tiny_train_cfg, checkpoint, tmp_path):
+    cfg = tiny_train_cfg("model=mirnet_v2", f"ckpt_path={checkpoint}", output_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match=r"holds a gladnet checkpoint but model=mirnet_v2: resume with model=gladnet"):
+        train(cfg)
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(checkpoint.read_bytes()[:2000])
+    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, f"ckpt_path={truncated}", output_dir=tmp_path / "run2")
+    with pytest.raises(ValueError, match=f"{truncated}: cannot read the checkpoint"):
+        train(cfg)
+
+
+def test_eval_refuses_a_checkpoint_and_official_weights_together(checkpoint, tmp_path):
+    cfg = compose_config(
+        "eval", ["trainer=cpu", f"ckpt_path={checkpoint}", "model_weights=official:mirnet:x.pth"], tmp_path
+    )
+    with pytest.raises(ValueError, match=r"give ckpt_path .* or model_weights .*, not both"):
+        evaluate(cfg)
+
+
+def test_metrics_json_is_valid_json_when_a_metric_is_not_finite(tmp_path):
+    from lle.runs.results import write_json
+
+    write_json(tmp_path / "metrics.json", {"test/psnr": float("nan"), "val/psnr": float("-inf"), "ok": [1.5]})
+    text = (tmp_path / "metrics.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"test/psnr": None, "val/psnr": None, "ok": [1.5]}
+
+
+def test_resuming_removes_what_a_killed_writer_left_and_keeps_the_checkpoints(tmp_path):
+    from lle.runs.guard import check_output_dir
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    last = run / "checkpoints" / "last.ckpt"
+    last.write_bytes(b"good")
+    stale = run / "checkpoints" / ".last.ckpt.k2j4x9.partial"
+    stale.write_bytes(b"half a checkpoint")
+    check_output_dir(run, resume_from=str(last))
+    assert not stale.exists() and last.read_bytes() == b"good"
 
 
 def test_a_checkpoint_save_that_fails_keeps_the_previous_checkpoint(tmp_path):

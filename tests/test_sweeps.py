@@ -182,11 +182,16 @@ def test_report_lists_unfinished_runs_and_optional_columns(tmp_path):
     truncated = sweep / "2_he"
     truncated.mkdir()
     (truncated / "metrics.json").write_text('{"status": "o')
+    foreign = sweep / "3_lime"  # valid JSON, but not a run record
+    foreign.mkdir()
+    (foreign / "metrics.json").write_text("[1, 2]")
 
-    assert main([str(sweep)]) == 0
+    with pytest.warns(UserWarning, match="holds a list, not an lle run record"):
+        assert main([str(sweep)]) == 0
     with open(sweep / "report" / "leaderboard.csv", newline="") as f:
         rows = {r["run"]: r for r in csv.DictReader(f)}
     assert rows["sweep/0_external"]["latency_ms_256"] == "12.25" and rows["sweep/0_external"]["macs_256"] == ""
     assert rows["sweep/1_gladnet"]["status"] == "incomplete" and "no metrics.json" in rows["sweep/1_gladnet"]["error"]
     assert rows["sweep/2_he"]["status"] == "unreadable" and "JSONDecodeError" in rows["sweep/2_he"]["error"]
+    assert rows["sweep/3_lime"]["status"] == "unreadable" and "holds a list" in rows["sweep/3_lime"]["error"]
     assert "latency_ms_256" in (sweep / "report" / "leaderboard.md").read_text()

@@ -114,6 +114,20 @@ def test_a_finished_run_directory_is_never_written_over(tiny_train_cfg, tmp_path
     assert all(p.read_bytes() == content for p, content in kept.items())
 
 
+def test_resuming_a_finished_run_keeps_its_validation_results(tiny_train_cfg):
+    cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"])
+    first = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    again = tiny_train_cfg(
+        "model=gladnet", *REDUCED["gladnet"], f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", output_dir=run
+    )
+    second = train(again)  # nothing is left to train: it tests the selected checkpoint again
+    recorded = json.loads((run / "metrics.json").read_text())
+    assert second["status"] == "ok" and recorded["val/psnr_best"] == pytest.approx(first["val/psnr_best"])
+    assert {k for k in first if k.startswith("val/")} <= set(recorded)
+    assert recorded["test/psnr"] == pytest.approx(first["test/psnr"])
+
+
 def test_lol_data_end_to_end(tiny_train_cfg, lol_root):
     cfg = tiny_train_cfg(
         "model=gladnet",

@@ -56,3 +56,14 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed writer left under `folder` (recursively) and return them.
+
+    Only for a folder no other process is writing into, e.g. a run directory before its run (re)starts.
+    """
+    stale = [p for p in Path(folder).rglob(f".*{TEMPORARY_SUFFIX}") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 import warnings
@@ -46,22 +47,84 @@ def register_resolvers() -> None:
 
 # Values that must be positive wherever they appear in a run's config (learning rates of any optimizer,
 # sizes and counts of the data); checked before any work, so the error names the option, not a torch internal.
-POSITIVE_KEYS = {"lr", "batch_size", "crop_size", "eval_crop_size"}
+POSITIVE_KEYS = {"lr", "batch_size", "eval_batch_size", "crop_size", "eval_crop_size"}
 NON_NEGATIVE_KEYS = {"num_workers", "weight_decay", "dataset_enlarge_ratio"}
+# Values that must be whole numbers (a text or 1.5 fails here, by name, instead of deep inside torch).
+INTEGER_KEYS = {
+    "seed",
+    "batch_size",
+    "eval_batch_size",
+    "crop_size",
+    "eval_crop_size",
+    "num_workers",
+    "num_val",
+    "num_test",
+    "samples_per_epoch",
+    "dataset_enlarge_ratio",
+    "max_epochs",
+    "max_steps",
+}
+NUMBER_KEYS = POSITIVE_KEYS | NON_NEGATIVE_KEYS
+# `[low, high]` options whose first value must not exceed the second.
+RANGE_KEYS = {"ratio_range", "shot_range"}
 
 
 def check_values(cfg: DictConfig) -> None:
-    """Raise ValueError naming the first out-of-range option (e.g. `model.optimizer.lr=-0.1`)."""
-    for dotted, value in _numbers(cfg, ""):
+    """Raise ValueError naming the first option of the wrong type or out of range (`model.optimizer.lr=-0.1`)."""
+    for dotted, value in _leaves(cfg, ""):
         key = dotted.rsplit(".", 1)[-1]
-        if key in POSITIVE_KEYS and not value > 0:
-            raise ValueError(f"{dotted}={value}: expected a positive number")
-        if key in NON_NEGATIVE_KEYS and not value >= 0:
-            raise ValueError(f"{dotted}={value}: expected a number ≥ 0")
+        if key in RANGE_KEYS and value is not None:
+            if not (isinstance(value, ListConfig) and len(value) == 2 and value[0] <= value[1]):
+                raise ValueError(f"{dotted}={value}: expected [low, high] with low ≤ high")
+            continue
+        if value is None or isinstance(value, (DictConfig, ListConfig)):
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key in INTEGER_KEYS and not (isinstance(value, int) and not isinstance(value, bool)):
+            raise ValueError(f"{dotted}={value!r}: expected a whole number")
+        if key in NUMBER_KEYS and not number:
+            raise ValueError(f"{dotted}={value!r}: expected a number")
+        if key in POSITIVE_KEYS and not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"{dotted}={value}: expected a positive, finite number")
+        if key in NON_NEGATIVE_KEYS and not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"{dotted}={value}: expected a finite number ≥ 0")
 
 
-def _numbers(node, prefix: str):
-    """(dotted key, value) for every number in the config, skipping Hydra's own node and unresolvable values."""
+def check_training_length(cfg: DictConfig) -> None:
+    """Refuse a training run that cannot train or select a checkpoint: its test would score an untrained network
+    (or weights chosen by nothing) as if it were the result."""
+    trainer, data = cfg.get("trainer") or {}, cfg.get("data") or {}
+    for key in ("max_epochs", "max_steps", "limit_train_batches", "limit_val_batches"):
+        if trainer.get(key) == 0:
+            raise ValueError(
+                f"trainer.{key}=0 leaves nothing to train or to select a checkpoint on; use lle-eval "
+                "to evaluate a checkpoint, or train=false to test the network as it is"
+            )
+    if data.get("num_val") == 0:
+        raise ValueError(
+            "data.num_val=0 leaves no validation split: checkpoints are selected on it (the test split "
+            "is never used for selection); hold out at least one pair"
+        )
+
+
+def check_top_level_keys(cfg: DictConfig, config_name: str) -> None:
+    """Refuse a key added at the top level that no config defines (a misspelt `+modle.lr=…` would be ignored)."""
+    primary = OmegaConf.load(Path(CONFIG_DIR) / f"{config_name}.yaml")
+    groups = {
+        next(iter(entry)).split("@")[0].split("/")[-1] for entry in primary.defaults if isinstance(entry, DictConfig)
+    }
+    known = (set(primary) - {"defaults"}) | groups | {"hydra"}
+    unknown = sorted(set(cfg) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown top-level option(s) {', '.join(unknown)}; lle-{config_name} knows "
+            f"{', '.join(sorted(known - {'hydra'}))}"
+        )
+
+
+def _leaves(node, prefix: str):
+    """(dotted key, value) for every value in the config, skipping Hydra's own node and unresolvable values;
+    lists are yielded whole and also walked."""
     items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else enumerate(node)
     for key, _ in items:
         dotted = f"{prefix}{key}"
@@ -71,7 +134,9 @@ def _numbers(node, prefix: str):
             value = node[key]
         except Exception:  # noqa: BLE001 — an interpolation that resolves only in a running Trainer: not ours
             continue
+        if isinstance(value, ListConfig):
+            yield dotted, value
         if isinstance(value, (DictConfig, ListConfig)):
-            yield from _numbers(value, dotted + ".")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield from _leaves(value, dotted + ".")
+        else:
             yield dotted, value

@@ -6,6 +6,9 @@ they are: the layers whose eager code would freeze a size at tracing time (TF-'S
 size-dependent pooling, the nearest resize) switch to size-generic tensor ops themselves while traced
 (`lle.models.blocks`, `lle.models.alen`).
 
+The exported graph returns what the network returns: **not clamped** to [0, 1] (lle clamps only to score
+or save an image), so clamp the output before writing it as an image.
+
 The command line, `lle-export`, is `lle.cli.export`.
 """
 

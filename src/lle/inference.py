@@ -84,10 +84,18 @@ class Enhancer(nn.Module):
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """`auto` is the GPU when there is one, else the CPU."""
+    """`auto` is the GPU when there is one, else the CPU; a device that is not one, or is not here, is named."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device {device!r} is not a device: use auto, cpu, cuda, cuda:1, …") from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: no CUDA GPU is available here; use cpu (or auto)")
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return resolved
 
 
 # --- loading -----------------------------------------------------------------------------------------------

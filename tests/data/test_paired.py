@@ -122,3 +122,20 @@ def test_renamed_crop_options_name_their_new_names(lol_root):
         PairedImageDataModule(root=str(lol_root), layouts=LOL_LAYOUTS, eval_crop=32)
     with pytest.raises(TypeError, match=r"data\.patch_size \(now data\.crop_size\).*data\.frobnicate$"):
         PairedImageDataModule(root=str(lol_root), layouts=LOL_LAYOUTS, patch_size=32, frobnicate=1)
+
+
+def test_an_unknown_input_kind_names_the_known_ones(lol_root):
+    with pytest.raises(ValueError, match=r"data\.input_kind must be one of srgb, raw_bayer, raw_xtrans, got 'rgb'"):
+        PairedImageDataModule(root=str(lol_root), layouts=LOL_LAYOUTS, input_kind="rgb")
+
+
+def test_evaluation_batches_of_images_of_different_sizes_name_them_and_the_option(tmp_path):
+    from lle.data.base import collate_same_size
+
+    items = [
+        {"input": torch.zeros(3, 20, 30), "target": torch.zeros(3, 20, 30), "name": "1"},
+        {"input": torch.zeros(3, 24, 30), "target": torch.zeros(3, 24, 30), "name": "2"},
+    ]
+    with pytest.raises(ValueError, match=r"different sizes \(1 \(20, 30\), 2 \(24, 30\)\).*eval_batch_size=1"):
+        collate_same_size(items)
+    assert collate_same_size(items[:1])["input"].shape == (1, 3, 20, 30)

@@ -21,7 +21,9 @@ import torch
 from lle.atomic import write_text_atomic
 from lle.data.io import IMAGE_SUFFIXES, read_image, to_float_tensor, write_image
 from lle.inference import DEFAULT_TILE_OVERLAP, Enhancer, enhance_tensor, load_model
+from lle.models.interface import SRGB
 
+MIN_TILE = 32  # pixels
 RAW_SUFFIXES = (".dng", ".arw", ".raf", ".nef", ".cr2", ".cr3", ".orf", ".rw2")
 
 
@@ -57,6 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.tile is not None and not 0 <= args.tile_overlap < args.tile:
         parser.error(f"--tile-overlap must be in [0, --tile), got {args.tile_overlap} with --tile {args.tile}")
+    if args.tile is not None and args.tile < max(MIN_TILE, 2 * args.tile_overlap):
+        # Smaller tiles spend most of their work on the overlap (and make thousands of calls).
+        parser.error(
+            f"--tile {args.tile} is too small: use at least {max(MIN_TILE, 2 * args.tile_overlap)} "
+            f"(the larger of {MIN_TILE} and twice --tile-overlap)"
+        )
     if args.ratio <= 0:
         parser.error(f"--ratio must be positive, got {args.ratio}")
     return args
@@ -85,7 +93,7 @@ def find_inputs(spec: str) -> list[Path]:
 def read_input(path: Path, model: Enhancer, ratio: float) -> torch.Tensor:
     """The network's input for one file: C×H×W float (sRGB in [0, 1], or packed raw × ratio)."""
     is_raw = path.suffix.lower() in RAW_SUFFIXES
-    wants_raw = model.info.input_kind != "srgb"
+    wants_raw = model.info.input_kind != SRGB
     if wants_raw and not is_raw:
         raise ValueError(f"{path}: the model takes {model.info.input_kind} input, give it camera RAW files")
     if not is_raw:
@@ -120,10 +128,31 @@ def find_ground_truth(gt_dir: Path, stem: str) -> Path | None:
 
 def write_metrics_csv(path: Path, rows: list[dict]) -> None:
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=["name", "psnr", "ssim"])
+    writer = csv.DictWriter(text, fieldnames=METRICS_HEADER.split(","))
     writer.writeheader()
     writer.writerows({"name": r["name"], "psnr": f"{r['psnr']:.4f}", "ssim": f"{r['ssim']:.6f}"} for r in rows)
     write_text_atomic(path, text.getvalue())
+
+
+METRICS_HEADER = "name,psnr,ssim"
+
+
+def check_metrics_csv(path: Path, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse a --metrics-csv that would replace an input, an image, or a file lle-enhance did not write (the
+    CSV of an earlier run into the same folder, recognised by its header, is replaced: it is this run's)."""
+    resolved = path.resolve()
+    if any(resolved == p.resolve() for p in inputs) or path.suffix.lower() in IMAGE_SUFFIXES + RAW_SUFFIXES:
+        raise ValueError(f"--metrics-csv {path} would replace an image; give a .csv file")
+    if path.is_dir():
+        raise ValueError(f"--metrics-csv {path} is a folder; give a .csv file")
+    if path.exists() and not overwrite:
+        with open(path, errors="replace") as handle:
+            written_by_us = handle.readline().strip() == METRICS_HEADER
+        if not written_by_us:
+            raise ValueError(
+                f"--metrics-csv {path} exists and is not an lle-enhance metrics file; "
+                "choose another file or pass --overwrite"
+            )
 
 
 def _duplicate_stems(paths: list[Path]) -> list[str]:
@@ -150,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("inputs that would write the same output name: " + "; ".join(clashes))
         if args.gt is not None and not args.gt.is_dir():
             raise FileNotFoundError(f"--gt {args.gt}: no such folder")
+        if args.gt is not None and args.gt.resolve() == args.output.resolve():
+            raise ValueError(f"--gt {args.gt} is the OUTPUT folder: each output would be scored against itself")
+        if args.gt is not None:
+            check_metrics_csv(args.metrics_csv or args.output / "metrics.csv", inputs, args.overwrite)
         model = load_model(
             args.model, device=args.device, channels_last=args.channels_last, bf16=args.bf16, compile=args.compile
         )

@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lle.config import CONFIG_DIR, check_values, register_resolvers
+from lle.config import CONFIG_DIR, check_top_level_keys, check_values, register_resolvers
 from lle.inference import load_official
 from lle.metrics import keys
 from lle.modules import EnhancementModule
@@ -51,7 +51,10 @@ def _module_to_evaluate(cfg: DictConfig, chosen: str | None) -> tuple[pl.Lightni
 @guarded
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
+    check_top_level_keys(cfg, "eval")
     check_values(cfg)
+    if cfg.get("ckpt_path") and cfg.get("model_weights"):
+        raise ValueError("give ckpt_path (an lle checkpoint) or model_weights (an official weight file), not both")
     check_logger_packages(cfg)
     check_output_dir(output_dir)  # an evaluation never writes into a training run's directory
     pl.seed_everything(cfg.seed, workers=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -14,9 +15,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lle.config import CONFIG_DIR, check_values, register_resolvers
+from lle.config import CONFIG_DIR, check_top_level_keys, check_training_length, check_values, register_resolvers
 from lle.metrics import keys
-from lle.runs.checkpoint import CheckpointMetadata
+from lle.runs.checkpoint import CheckpointMetadata, read_metadata
 from lle.runs.guard import check_output_dir
 from lle.runs.loggers import (
     check_logger_packages,
@@ -26,7 +27,7 @@ from lle.runs.loggers import (
     summarize_wandb_runs,
 )
 from lle.runs.record import record_run
-from lle.runs.results import final_metrics, run_result, write_json, write_per_image_csv
+from lle.runs.results import OK, final_metrics, read_status, run_result, write_json, write_per_image_csv
 from lle.runs.task import choices, guarded, instantiate_group, log_hyperparameters
 
 log = logging.getLogger("lle")
@@ -43,17 +44,42 @@ def run_metadata(cfg: DictConfig, picked: dict[str, str]) -> CheckpointMetadata:
     )
 
 
+def check_resumable(ckpt_path: str, model_name: str | None) -> None:
+    """A missing, truncated or foreign checkpoint, or one of another model, is named before any work."""
+    metadata = read_metadata(ckpt_path)
+    if model_name and metadata.model_name and metadata.model_name != model_name:
+        raise ValueError(
+            f"ckpt_path={ckpt_path} holds a {metadata.model_name} checkpoint but model={model_name}: "
+            f"resume with model={metadata.model_name}, or start a new run without ckpt_path"
+        )
+
+
+def validation_before(output_dir: Path, ckpt_path: str | None) -> dict[str, float]:
+    """The validation results a finished run recorded, when it is resumed in its own directory: a resume with
+    nothing left to train logs no validation, and its metrics.json must not lose them."""
+    previous = output_dir / "metrics.json"
+    if not ckpt_path or not previous.is_file() or read_status(previous) != OK:
+        return {}
+    recorded = json.loads(previous.read_text())
+    return {k: v for k, v in recorded.items() if k.startswith(f"{keys.VAL}/") and isinstance(v, (int, float))}
+
+
 @guarded
 def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
+    check_top_level_keys(cfg, "train")
     check_values(cfg)
     check_logger_packages(cfg)
     check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
     pl.seed_everything(cfg.seed, workers=True)
     picked = choices()
+    if cfg.get("ckpt_path") not in (None, "last", "hpc"):
+        check_resumable(cfg.ckpt_path, picked.get("model"))
 
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module = instantiate(cfg.model, loss=instantiate(cfg.loss))
+    if cfg.train and module.trainable:
+        check_training_length(cfg)
     module.checkpoint_metadata = run_metadata(cfg, picked)
     continue_logger_runs(cfg)
     describe_wandb_runs(cfg, picked)
@@ -72,7 +98,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("%s has nothing to train: validating and testing only", picked.get("model"))
         trainer.validate(module, datamodule=datamodule)
     train_time = time.time() - started
-    metrics = final_metrics(trainer.callback_metrics)
+    metrics = {**validation_before(output_dir, cfg.get("ckpt_path")), **final_metrics(trainer.callback_metrics)}
+    best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
+    if best_score is not None and trainer.checkpoint_callback.monitor == keys.VAL_PSNR:
+        # The best checkpoint's score is restored on resume; the module's running maximum starts afresh.
+        metrics[keys.VAL_PSNR_BEST] = max(metrics.get(keys.VAL_PSNR_BEST, -math.inf), float(best_score))
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     if cfg.test:

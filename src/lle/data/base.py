@@ -20,9 +20,23 @@ from __future__ import annotations
 from typing import Any
 
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from lle.data.samplers import EpochSampler, ShardedEvalSampler
+from lle.models.interface import INPUT_KINDS, SRGB
+
+
+def collate_same_size(items: list[dict]) -> dict:
+    """torch's default collation, after checking that the images of the batch have one size (whole evaluation
+    images may not: torch's own error would name neither the images nor the option)."""
+    sizes = {tuple(item[key].shape) for item in items for key in ("input",)}
+    if len(sizes) > 1:
+        names = ", ".join(f"{item.get('name', '?')} {tuple(item['input'].shape[-2:])}" for item in items)
+        raise ValueError(
+            f"a batch holds images of different sizes ({names}): evaluate whole images with "
+            "data.eval_batch_size=1, or crop them with data.eval_crop_size"
+        )
+    return default_collate(items)
 
 
 class EnhancementDataModule(pl.LightningDataModule):
@@ -50,7 +64,7 @@ class EnhancementDataModule(pl.LightningDataModule):
         dataset_enlarge_ratio: int = 1,
         seed: int = 0,
         pin_memory: bool = False,
-        input_kind: str = "srgb",
+        input_kind: str = SRGB,
         in_channels: int = 3,
         upscale: int = 1,
         **unknown,
@@ -64,6 +78,8 @@ class EnhancementDataModule(pl.LightningDataModule):
             )
         if dataset_enlarge_ratio < 1:
             raise ValueError(f"data.dataset_enlarge_ratio must be >= 1, got {dataset_enlarge_ratio}")
+        if input_kind not in INPUT_KINDS:
+            raise ValueError(f"data.input_kind must be one of {', '.join(INPUT_KINDS)}, got {input_kind!r}")
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.samples_per_epoch, self.dataset_enlarge_ratio, self.seed = samples_per_epoch, dataset_enlarge_ratio, seed
         self.pin_memory = pin_memory
@@ -77,6 +93,7 @@ class EnhancementDataModule(pl.LightningDataModule):
             dataset,
             batch_size=batch_size,
             sampler=sampler,
+            collate_fn=collate_same_size,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             drop_last=drop_last,

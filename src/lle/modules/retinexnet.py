@@ -20,6 +20,7 @@ from pytorch_lightning.utilities import rank_zero_warn
 
 from lle.losses.retinex import decom_loss, relight_loss
 from lle.metrics import keys
+from lle.models.interface import SRGB
 from lle.modules.enhancement import EnhancementModule
 
 
@@ -63,10 +64,10 @@ class RetinexNetModule(EnhancementModule):
         decom_checkpoint: str | None = None,
         loss: Any = None,
         gt_mean_metrics: bool = True,
-        input_kind: str = "srgb",
+        input_kind: str = SRGB,
         test_channels_last: bool = True,
     ):
-        if input_kind != "srgb":
+        if input_kind != SRGB:
             raise ValueError(
                 f"Retinex-Net decomposes sRGB images into reflectance and illumination; it cannot "
                 f"train on data.input_kind={input_kind} (use an sRGB dataset, or another model)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,12 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
         }
     except (OSError, ValueError) as err:
         metrics = {"status": "unreadable", "error": f"metrics.json: {type(err).__name__}: {err}"}
+    if not isinstance(metrics, dict):  # valid JSON, but not what lle writes (a list, a number)
+        warnings.warn(
+            f"{run_dir / 'metrics.json'} holds a {type(metrics).__name__}, not an lle run record; listed as unreadable",
+            stacklevel=2,
+        )
+        metrics = {"status": "unreadable", "error": f"metrics.json holds a {type(metrics).__name__}, not a record"}
     split = metrics.get("split_sizes") or {}
     row.update(
         {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import time
 import traceback
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ from lle.atomic import write_text_atomic
 from lle.metrics import keys
 from lle.metrics.protocol import PROTOCOL
 
-OK, FAILED = "ok", "failed"
+OK, FAILED, INTERRUPTED = "ok", "failed", "interrupted"
 
 
 def final_metrics(logged: Mapping[str, Any]) -> dict[str, float]:
@@ -39,8 +40,20 @@ def run_result(
     return {"status": OK, **choice_keys(choices), **metrics, **PROTOCOL, "params": params, **details}
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float (a diverged run's NaN PSNR) as None, so the file is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    text = json.dumps(json_safe(payload), indent=2, sort_keys=True, default=str, allow_nan=False)
+    write_text_atomic(path, text + "\n")
 
 
 def write_per_image_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -61,13 +74,15 @@ def read_status(metrics_file: Path) -> str | None:
         return None
 
 
-def record_failure(output_dir: Path, err: BaseException, choices: Mapping[str, str | None]) -> Path:
-    """metrics.json says the run failed; a finished run's results (a resumed run that failed) are kept and
-    the failure goes next to them instead. Returns the file written."""
+def record_failure(
+    output_dir: Path, err: BaseException, choices: Mapping[str, str | None], status: str = FAILED
+) -> Path:
+    """metrics.json says the run failed (or was interrupted); a finished run's results (a resumed run that
+    failed) are kept and the failure goes next to them instead. Returns the file written."""
     output_dir.mkdir(parents=True, exist_ok=True)
     record = {
-        "status": FAILED,
-        "error": f"{type(err).__name__}: {err}",
+        "status": status,
+        "error": f"{type(err).__name__}: {err}" if str(err) else type(err).__name__,
         "traceback": traceback.format_exc(),
         **choice_keys(choices),
     }

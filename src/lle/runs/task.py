@@ -12,12 +12,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from lle.runs.guard import RunDirectoryTaken, RunDirectoryUnwritable
+from lle.runs.guard import RunDirectoryTaken, RunDirectoryUnwritable, release_output_dir
 from lle.runs.loggers import finish_wandb_run
-from lle.runs.results import FAILED, record_failure
+from lle.runs.results import FAILED, INTERRUPTED, record_failure
 
 log = logging.getLogger("lle")
+
+# What a process killed by SIGTERM reports by convention (128 + 15): schedulers and shells read it as such.
+INTERRUPTED_EXIT_CODE = 143
 
 
 def choices() -> dict[str, str]:
@@ -55,6 +59,16 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
         failed = False
         try:
             return task(cfg)
+        except SIGTERMException as err:
+            # Lightning stops on SIGTERM (a scheduler's pre-emption) with a SystemExit without a code, which
+            # would exit 0 as if the run had finished: say so, and exit as a terminated process does.
+            failed = True
+            if pl.utilities.rank_zero_only.rank == 0:
+                record_failure(output_dir, err, choices_or_empty(), status=INTERRUPTED)
+                last = output_dir / "checkpoints" / "last.ckpt"
+                resume = f"; resume with ckpt_path={last} hydra.run.dir={output_dir}" if last.exists() else ""
+                log.error("run interrupted by SIGTERM before it finished%s", resume)
+            raise SystemExit(INTERRUPTED_EXIT_CODE) from err
         except Exception as err:
             failed = True
             if pl.utilities.rank_zero_only.rank == 0 and not isinstance(
@@ -69,5 +83,6 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
             raise
         finally:
             finish_wandb_run(failed)
+            release_output_dir(output_dir)
 
     return wrapper
