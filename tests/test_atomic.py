@@ -1,5 +1,6 @@
 """The one atomic write: whole files or none, nothing left behind, ordinary permissions."""
 
+import errno
 import os
 import stat
 
@@ -34,3 +35,29 @@ def test_a_write_replaces_the_file_with_the_default_permissions(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask
     write_text_atomic(target, "text")
     assert target.read_text() == "text"
+
+
+def test_a_full_disk_is_named_as_such(tmp_path, monkeypatch):
+    """torch.save on a full disk reports "enforce fail … unexpected pos"; lle names the folder instead."""
+    import shutil
+
+    import lle.atomic
+
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"good")
+
+    def full(handle):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match=rf"no space left on {tmp_path} \(writing last.ckpt\)"):
+        write_atomic(target, full)
+
+    def torch_on_a_full_disk(handle):
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . unexpected pos 4672 vs 4560")
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(lle.atomic.shutil, "disk_usage", lambda folder: usage._replace(free=4096))
+    with pytest.raises(OSError, match="no space left on") as err:
+        write_atomic(target, torch_on_a_full_disk)
+    assert err.value.errno == errno.ENOSPC and isinstance(err.value.__cause__, RuntimeError)
+    assert target.read_bytes() == b"good" and os.listdir(tmp_path) == ["last.ckpt"]

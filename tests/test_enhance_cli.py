@@ -226,3 +226,36 @@ def test_lle_enhance_on_dng_files_with_a_raw_trained_model(tiny_train_cfg, tmp_p
     written = sorted(out.glob("*.png"))
     assert [p.stem for p in written] == sorted(p.stem for p in shorts.glob("*.dng"))
     assert read_image(written[0]).shape == (64, 96, 3)  # packed 32×48 in, ×2 out: the sensor's full size
+
+
+@pytest.mark.slow
+def test_out_of_memory_names_the_image_and_tiling_fixes_it(checkpoint, tmp_path):
+    """A 3000×3000 photograph under a 1.6 GiB address-space limit: too big whole, fine in tiles."""
+    import resource
+
+    write_image(tmp_path / "huge" / "big.png", torch.rand(3, 3000, 3000, generator=torch.Generator().manual_seed(0)))
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (int(1.6 * 2**30),) * 2)
+
+    def run(*extra):
+        command = [
+            sys.executable,
+            "-m",
+            "lle.cli.enhance",
+            tmp_path / "huge",
+            tmp_path / "out",
+            "--model",
+            checkpoint,
+            "--device",
+            "cpu",
+            *extra,
+        ]
+        return subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=600, preexec_fn=limited)
+
+    whole = run()
+    assert whole.returncode == 1, whole.stderr
+    assert "failed big.png: out of memory on this image; enhance it in tiles: --tile 512" in whole.stderr
+    tiled = run("--tile", "512")
+    assert tiled.returncode == 0, tiled.stderr
+    assert read_image(tmp_path / "out" / "big.png").shape == (3000, 3000, 3)

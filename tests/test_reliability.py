@@ -72,6 +72,62 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     assert {"0", "1", "2"} <= epochs
 
 
+def test_a_users_mistake_prints_one_block_without_a_traceback_and_leaves_no_directory(tmp_path):
+    run = tmp_path / "run"
+    bad_value = subprocess.run(
+        _cli(run, "seed=abc"), cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert bad_value.returncode == 2 and "Traceback" not in bad_value.stderr
+    assert "lle-train: error: seed='abc': expected a whole number" in bad_value.stderr
+    assert not run.exists()  # refused before it started: not even Hydra's files are left
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lle.cli.train",
+            "trainer=cpu",
+            "data=lol",
+            f"data.root={tmp_path / 'nowhere'}",
+            f"hydra.run.dir={run}",
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr and "\\n" not in missing.stderr
+    assert f"lle-train: error: data.root={tmp_path / 'nowhere'} does not hold the expected folders" in missing.stderr
+    assert f"the traceback is in {run / 'metrics.json'}" in missing.stderr
+    assert "Traceback" in json.loads((run / "metrics.json").read_text())["traceback"]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 128 KiB tmpfs: a real full disk (mounting needs root, as on the CI machines)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root); test_atomic.py injects the full disk instead")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_says_no_space_left_on_the_folder(tmp_path, tiny_disk):
+    run = tiny_disk / "run"
+    full = subprocess.run(
+        _cli(run, "callbacks.image_grid=null"),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    assert f"lle-train: error: [Errno 28] no space left on {run / 'checkpoints'}" in full.stderr
+    assert not [p for p in run.rglob("*") if p.name.endswith(".partial")]
+
+
 @pytest.mark.slow
 def test_sigterm_exits_non_zero_and_says_the_run_was_interrupted(tmp_path):
     run = tmp_path / "run"
@@ -130,6 +186,25 @@ def test_a_second_run_into_a_running_or_finished_run_writes_nothing_there(tmp_pa
 
     assert (run / RUNNING_MARKER).exists()
     refuse_taken_dir(run, resume_from=str(run / "checkpoints" / "last.ckpt"))
+
+
+def test_a_network_that_diverged_in_its_last_step_is_never_selected_nor_scored(tiny_train_cfg, tmp_path):
+    # One step per epoch: the loss of that step is finite, the weights after it make non-finite outputs.
+    cfg = tiny_train_cfg(
+        "model=gladnet",
+        *SMALL_GLADNET,
+        "model.optimizer.lr=1e30",
+        "model.scheduler=null",
+        "data.samples_per_epoch=8",
+        "data.batch_size=8",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=null",
+        output_dir=tmp_path / "run",
+    )
+    with pytest.raises(FloatingPointError, match=r"the network's output for val_\w+.* is not finite \(global step 1\)"):
+        train(cfg)
+    assert not list((tmp_path / "run").rglob("*.ckpt"))  # no checkpoint was selected on a NaN validation
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "failed"
 
 
 def test_non_finite_loss_stops_with_step_and_batch_and_keeps_good_weights(tiny_train_cfg):

@@ -226,3 +226,18 @@ def test_testing_uses_channels_last_and_restores_the_layout():
     # The layout changes the order of float32 sums only.
     assert results[True]["test/psnr"] == pytest.approx(results[False]["test/psnr"], abs=1e-3)
     assert results[True]["test/ssim"] == pytest.approx(results[False]["test/ssim"], abs=1e-5)
+
+
+def test_out_of_memory_in_evaluation_names_the_images_and_the_options():
+    from lle.modules import EnhancementModule
+
+    class Exhausted(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    module = EnhancementModule(Exhausted())
+    batch = {"input": torch.zeros(1, 3, 40, 60), "target": torch.zeros(1, 3, 40, 60), "name": ["huge_photo"]}
+    with pytest.raises(
+        MemoryError, match=r"out of memory enhancing huge_photo \(40x60 input, batch 1\).*eval_crop_size"
+    ):
+        module._evaluate(batch, module.test_metrics)

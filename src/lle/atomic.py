@@ -9,7 +9,9 @@ run records, exported models, enhanced images, the SID cache.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,8 +40,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(partial, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(partial, path)
+    except (OSError, RuntimeError) as err:
+        if _disk_is_full(err, path.parent):
+            partial.unlink(missing_ok=True)  # give the space back before saying so
+            raise OSError(
+                errno.ENOSPC,
+                f"no space left on {path.parent} (writing {path.name}); free some space or write elsewhere",
+            ) from err
+        raise
     finally:
         partial.unlink(missing_ok=True)
+
+
+# Below this, a failed write is taken for a full disk: torch.save reports one as "enforce fail … unexpected pos".
+_NEARLY_FULL_BYTES = 16 * 2**20
+
+
+def _disk_is_full(err: BaseException, folder: Path) -> bool:
+    if getattr(err, "errno", None) == errno.ENOSPC:
+        return True
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def _default_mode() -> int:

@@ -45,6 +45,11 @@ def register_resolvers() -> None:
         )
 
 
+class UsageError(ValueError):
+    """A user's mistake in the options, found before the run starts: the command prints it as one message and
+    exits with status 2, and nothing of the run is kept."""
+
+
 # Values that must be positive wherever they appear in a run's config (learning rates of any optimizer,
 # sizes and counts of the data); checked before any work, so the error names the option, not a torch internal.
 POSITIVE_KEYS = {"lr", "batch_size", "eval_batch_size", "crop_size", "eval_crop_size"}
@@ -75,19 +80,19 @@ def check_values(cfg: DictConfig) -> None:
         key = dotted.rsplit(".", 1)[-1]
         if key in RANGE_KEYS and value is not None:
             if not (isinstance(value, ListConfig) and len(value) == 2 and value[0] <= value[1]):
-                raise ValueError(f"{dotted}={value}: expected [low, high] with low ≤ high")
+                raise UsageError(f"{dotted}={value}: expected [low, high] with low ≤ high")
             continue
         if value is None or isinstance(value, (DictConfig, ListConfig)):
             continue
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if key in INTEGER_KEYS and not (isinstance(value, int) and not isinstance(value, bool)):
-            raise ValueError(f"{dotted}={value!r}: expected a whole number")
+            raise UsageError(f"{dotted}={value!r}: expected a whole number")
         if key in NUMBER_KEYS and not number:
-            raise ValueError(f"{dotted}={value!r}: expected a number")
+            raise UsageError(f"{dotted}={value!r}: expected a number")
         if key in POSITIVE_KEYS and not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"{dotted}={value}: expected a positive, finite number")
+            raise UsageError(f"{dotted}={value}: expected a positive, finite number")
         if key in NON_NEGATIVE_KEYS and not (value >= 0 and math.isfinite(value)):
-            raise ValueError(f"{dotted}={value}: expected a finite number ≥ 0")
+            raise UsageError(f"{dotted}={value}: expected a finite number ≥ 0")
 
 
 def check_training_length(cfg: DictConfig) -> None:
@@ -96,12 +101,12 @@ def check_training_length(cfg: DictConfig) -> None:
     trainer, data = cfg.get("trainer") or {}, cfg.get("data") or {}
     for key in ("max_epochs", "max_steps", "limit_train_batches", "limit_val_batches"):
         if trainer.get(key) == 0:
-            raise ValueError(
+            raise UsageError(
                 f"trainer.{key}=0 leaves nothing to train or to select a checkpoint on; use lle-eval "
                 "to evaluate a checkpoint, or train=false to test the network as it is"
             )
     if data.get("num_val") == 0:
-        raise ValueError(
+        raise UsageError(
             "data.num_val=0 leaves no validation split: checkpoints are selected on it (the test split "
             "is never used for selection); hold out at least one pair"
         )
@@ -116,7 +121,7 @@ def check_top_level_keys(cfg: DictConfig, config_name: str) -> None:
     known = (set(primary) - {"defaults"}) | groups | {"hydra"}
     unknown = sorted(set(cfg) - known)
     if unknown:
-        raise ValueError(
+        raise UsageError(
             f"unknown top-level option(s) {', '.join(unknown)}; lle-{config_name} knows "
             f"{', '.join(sorted(known - {'hydra'}))}"
         )

@@ -83,6 +83,13 @@ class Enhancer(nn.Module):
         return y.float().contiguous()
 
 
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is an allocation failure (CPU allocators raise a RuntimeError, CUDA its own error)."""
+    oom = getattr(torch, "OutOfMemoryError", ())
+    text = str(err)
+    return isinstance(err, (MemoryError, oom)) or "can't allocate memory" in text or "out of memory" in text
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """`auto` is the GPU when there is one, else the CPU; a device that is not one, or is not here, is named."""
     if str(device) == "auto":

@@ -145,7 +145,9 @@ def test_lle_eval_accepts_an_official_weight_file(official, tmp_path):
 
     state, _ = official
     path = tmp_path / "model_best.pth"
-    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}}, path)
+    # Unit-variance weights overflow a 31 M-parameter network (its output is not finite, which lle-eval refuses
+    # to score); scaled, they are still arbitrary, and aliases stay equal.
+    torch.save({"state_dict": {f"module.{k}": v * 0.05 for k, v in state.items()}}, path)
     cfg = compose_config(
         "eval",
         [

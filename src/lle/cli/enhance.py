@@ -20,7 +20,7 @@ import torch
 
 from lle.atomic import write_text_atomic
 from lle.data.io import IMAGE_SUFFIXES, read_image, to_float_tensor, write_image
-from lle.inference import DEFAULT_TILE_OVERLAP, Enhancer, enhance_tensor, load_model
+from lle.inference import DEFAULT_TILE_OVERLAP, Enhancer, enhance_tensor, is_out_of_memory, load_model
 from lle.models.interface import SRGB
 
 MIN_TILE = 32  # pixels
@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                         scores.append(score)
             except Exception as err:  # noqa: BLE001 — one bad file must not stop the others
                 failed.append(path)
+                if is_out_of_memory(err):
+                    err = f"out of memory on this image; enhance it in tiles: --tile 512 (or smaller) ({err})"
                 say(f"failed {path.name}: {err}")
             finally:
                 progress.advance(task)

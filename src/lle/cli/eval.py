@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lle.config import CONFIG_DIR, check_top_level_keys, check_values, register_resolvers
+from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_values, register_resolvers
 from lle.inference import load_official
 from lle.metrics import keys
 from lle.modules import EnhancementModule
@@ -20,7 +20,7 @@ from lle.runs.guard import check_output_dir
 from lle.runs.loggers import check_logger_packages
 from lle.runs.record import record_run
 from lle.runs.results import final_metrics, run_result, write_json, write_per_image_csv
-from lle.runs.task import choices, guarded, instantiate_group
+from lle.runs.task import choices, guarded, instantiate_group, run_as_command
 
 log = logging.getLogger("lle")
 
@@ -54,7 +54,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_top_level_keys(cfg, "eval")
     check_values(cfg)
     if cfg.get("ckpt_path") and cfg.get("model_weights"):
-        raise ValueError("give ckpt_path (an lle checkpoint) or model_weights (an official weight file), not both")
+        raise UsageError("give ckpt_path (an lle checkpoint) or model_weights (an official weight file), not both")
     check_logger_packages(cfg)
     check_output_dir(output_dir)  # an evaluation never writes into a training run's directory
     pl.seed_everything(cfg.seed, workers=True)
@@ -85,7 +85,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 def _hydra_main(cfg: DictConfig) -> None:
-    evaluate(cfg)
+    run_as_command("lle-eval", evaluate, cfg)
 
 
 def main() -> None:

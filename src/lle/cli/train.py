@@ -15,7 +15,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from lle.config import CONFIG_DIR, check_top_level_keys, check_training_length, check_values, register_resolvers
+from lle.config import (
+    CONFIG_DIR,
+    UsageError,
+    check_top_level_keys,
+    check_training_length,
+    check_values,
+    register_resolvers,
+)
 from lle.metrics import keys
 from lle.runs.checkpoint import CheckpointMetadata, read_metadata
 from lle.runs.guard import check_output_dir
@@ -28,7 +35,7 @@ from lle.runs.loggers import (
 )
 from lle.runs.record import record_run
 from lle.runs.results import OK, final_metrics, read_status, run_result, write_json, write_per_image_csv
-from lle.runs.task import choices, guarded, instantiate_group, log_hyperparameters
+from lle.runs.task import choices, guarded, instantiate_group, log_hyperparameters, run_as_command
 
 log = logging.getLogger("lle")
 
@@ -46,9 +53,12 @@ def run_metadata(cfg: DictConfig, picked: dict[str, str]) -> CheckpointMetadata:
 
 def check_resumable(ckpt_path: str, model_name: str | None) -> None:
     """A missing, truncated or foreign checkpoint, or one of another model, is named before any work."""
-    metadata = read_metadata(ckpt_path)
+    try:
+        metadata = read_metadata(ckpt_path)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(f"ckpt_path: {err}") from err
     if model_name and metadata.model_name and metadata.model_name != model_name:
-        raise ValueError(
+        raise UsageError(
             f"ckpt_path={ckpt_path} holds a {metadata.model_name} checkpoint but model={model_name}: "
             f"resume with model={metadata.model_name}, or start a new run without ckpt_path"
         )
@@ -136,7 +146,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    result = train(cfg)
+    result = run_as_command("lle-train", train, cfg)
     value = result.get(cfg.get("optimized_metric") or "", None)
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 

@@ -12,6 +12,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torchmetrics import MaxMetric, MeanMetric
 
+from lle.inference import is_out_of_memory
 from lle.metrics import image_metrics, keys
 from lle.models.complexity import prefers_channels_last
 from lle.runs.checkpoint import RNG_KEY, CheckpointMetadata
@@ -105,16 +106,35 @@ class EnhancementModule(pl.LightningModule):
 
     # --- evaluation -----------------------------------------------------------------------------
     def _update_metrics(
-        self, pred: torch.Tensor, target: torch.Tensor, metrics: nn.ModuleDict
+        self, pred: torch.Tensor, target: torch.Tensor, metrics: nn.ModuleDict, names: Sequence[str] = ()
     ) -> dict[str, torch.Tensor]:
         values = image_metrics(pred, target, gt_mean=self.gt_mean_metrics)
+        broken = ~torch.isfinite(values[keys.PSNR])
+        if broken.any():
+            # torchmetrics would drop the NaN and average the rest: a diverged network would still get a score
+            # (and a checkpoint selected on it).
+            which = [names[i] if i < len(names) else str(i) for i in broken.nonzero().flatten().tolist()]
+            raise FloatingPointError(
+                f"the network's output for {', '.join(which)} is not finite (global step {self.global_step}), so it "
+                "has no PSNR; a diverged training (lower the learning rate) or broken weights"
+            )
         for name, per_image in values.items():
             metrics[name].update(per_image)
         return values
 
     def _evaluate(self, batch: dict, metrics: nn.ModuleDict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        pred = self(batch["input"])
-        return pred, self._update_metrics(pred, batch["target"], metrics)
+        try:
+            pred = self(batch["input"])
+        except (RuntimeError, MemoryError) as err:
+            if not is_out_of_memory(err):
+                raise
+            b, _, h, w = batch["input"].shape
+            raise MemoryError(
+                f"out of memory enhancing {', '.join(map(str, batch.get('name', [])))} ({h}x{w} input, batch {b}) "
+                f"on {batch['input'].device}: evaluate crops (data.eval_crop_size=…), one image at a time "
+                "(data.eval_batch_size=1), or on a device with more memory"
+            ) from err
+        return pred, self._update_metrics(pred, batch["target"], metrics, batch.get("name", ()))
 
     def on_train_start(self) -> None:
         self.val_psnr_best.reset()  # forget the sanity-check validation

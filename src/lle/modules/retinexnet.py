@@ -185,7 +185,7 @@ class RetinexNetModule(EnhancementModule):
         with bm3d_disabled(self.net):  # BM3D takes seconds per image and is not what training optimises
             out = self.net.decompose_and_relight(batch["input"])
         r_high, i_high = self.net.decom(batch["target"])
-        self._update_metrics(out.enhanced, batch["target"], self.val_metrics)
+        self._update_metrics(out.enhanced, batch["target"], self.val_metrics, batch.get("name", ()))
         visuals = {
             "R_low": out.reflectance,
             "I_low": out.illumination,

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from lle.config import UsageError
 from lle.runs.guard import RunDirectoryTaken, RunDirectoryUnwritable, release_output_dir
 from lle.runs.loggers import finish_wandb_run
 from lle.runs.results import FAILED, INTERRUPTED, record_failure
 
 log = logging.getLogger("lle")
+
+# Refusals before a run starts: nothing of the run is recorded (a single run; a sweep records its failed job).
+NOT_STARTED = (UsageError, RunDirectoryTaken, RunDirectoryUnwritable)
+# What lle raises for a user's mistake (bad values, files, folders, a missing extra): a command prints these
+# as one message; other exceptions are bugs and keep their traceback.
+USER_ERRORS = (ValueError, OSError, ImportError, MemoryError)
+HYDRA_OWN_FILES = (".hydra",)  # and the job's .log
 
 # What a process killed by SIGTERM reports by convention (128 + 15): schedulers and shells read it as such.
 INTERRUPTED_EXIT_CODE = 143
@@ -71,13 +83,19 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
             raise SystemExit(INTERRUPTED_EXIT_CODE) from err
         except Exception as err:
             failed = True
-            if pl.utilities.rank_zero_only.rank == 0 and not isinstance(
-                err, (RunDirectoryTaken, RunDirectoryUnwritable)
-            ):
-                written = record_failure(output_dir, err, choices_or_empty())
-                if written.name != "metrics.json":
-                    log.error("the run's earlier results stay in metrics.json; this failure is in %s", written)
-            if HydraConfig.get().mode == RunMode.MULTIRUN:
+            multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+            # Never into a directory that is not this run's; a refused single run records nothing, a sweep
+            # records its refused job, so that lle-report lists it.
+            ours = not isinstance(err, (RunDirectoryTaken, RunDirectoryUnwritable))
+            if pl.utilities.rank_zero_only.rank == 0 and ours and (multirun or not isinstance(err, NOT_STARTED)):
+                try:
+                    written = record_failure(output_dir, err, choices_or_empty())
+                except OSError as unrecorded:  # e.g. the full disk that made the run fail
+                    log.error("the failure could not be recorded in %s: %s", output_dir, unrecorded)
+                else:
+                    if written.name != "metrics.json":
+                        log.error("the run's earlier results stay in metrics.json; this failure is in %s", written)
+            if multirun:
                 log.error("job failed (%s: %s); details in %s/metrics.json", type(err).__name__, err, output_dir)
                 return {"status": FAILED}
             raise
@@ -86,3 +104,41 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
             release_output_dir(output_dir)
 
     return wrapper
+
+
+def run_as_command(command: str, task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """`task(cfg)` for a console script. A user's mistake prints one block (what went wrong, where, how to fix
+    it, and where the traceback was recorded) and exits with status 2; `HYDRA_FULL_ERROR=1` shows the traceback
+    instead. A run that failed before it started leaves no directory behind (only Hydra's files were in it)."""
+    try:
+        return task(cfg)
+    except (*USER_ERRORS, InstantiationException) as raised:
+        err = _users_mistake(raised)
+        if err is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        output_dir = Path(cfg.paths.output_dir)
+        _remove_if_only_hydra_files(output_dir)
+        print(f"{command}: error: {err}", file=sys.stderr)
+        if (output_dir / "metrics.json").is_file():
+            print(
+                f"({type(err).__name__}; the traceback is in {output_dir / 'metrics.json'}, or run with "
+                "HYDRA_FULL_ERROR=1 to see it here)",
+                file=sys.stderr,
+            )
+        raise SystemExit(2) from err
+
+
+def _users_mistake(err: BaseException) -> BaseException | None:
+    """The user error behind `err`: Hydra wraps what a constructor raised (a DataModule's missing folder) in an
+    InstantiationException whose message is the original's repr."""
+    while isinstance(err, InstantiationException) and err.__cause__ is not None:
+        err = err.__cause__
+    return err if isinstance(err, USER_ERRORS) else None
+
+
+def _remove_if_only_hydra_files(output_dir: Path) -> None:
+    if not output_dir.is_dir() or pl.utilities.rank_zero_only.rank != 0:
+        return
+    entries = list(output_dir.iterdir())
+    if all(p.name in HYDRA_OWN_FILES or (p.is_file() and p.suffix == ".log") for p in entries):
+        shutil.rmtree(output_dir, ignore_errors=True)
