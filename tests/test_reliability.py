@@ -128,22 +128,22 @@ def test_a_full_disk_says_no_space_left_on_the_folder(tmp_path, tiny_disk):
     assert not [p for p in run.rglob("*") if p.name.endswith(".partial")]
 
 
+def _start_long_run(run: Path, started: Path, **popen_args) -> subprocess.Popen:
+    """A 200-epoch lle-train into `run`, returned once it has written `started` (and is still running)."""
+    proc = subprocess.Popen(_cli(run, "trainer.max_epochs=200"), cwd=run.parent, env=_env(), **popen_args)
+    deadline = time.time() + 300
+    while not started.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"the run ended before writing {started.name}"
+    return proc
+
+
 @pytest.mark.slow
 def test_sigterm_exits_non_zero_and_says_the_run_was_interrupted(tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        _cli(run, "trainer.max_epochs=200"),
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    proc = _start_long_run(
+        run, run / "checkpoints" / "last.ckpt", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    last = run / "checkpoints" / "last.ckpt"
-    deadline = time.time() + 300
-    while not last.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGTERM)  # what a scheduler sends to pre-empt a job
     output, _ = proc.communicate(timeout=300)
     assert proc.returncode == 143, output
@@ -155,18 +155,8 @@ def test_sigterm_exits_non_zero_and_says_the_run_was_interrupted(tmp_path):
 @pytest.mark.slow
 def test_a_second_run_into_a_running_or_finished_run_writes_nothing_there(tmp_path):
     run = tmp_path / "run"
-    first = subprocess.Popen(
-        _cli(run, "trainer.max_epochs=200"),
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    first = _start_long_run(run, run / "csv" / "metrics.csv", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 300
-        while not (run / "csv" / "metrics.csv").exists() and first.poll() is None and time.time() < deadline:
-            time.sleep(0.05)
-        assert first.poll() is None, "the first run ended too early"
         hydra_files = sorted((run / ".hydra").iterdir())
         written = {p: p.read_bytes() for p in [*hydra_files, run / "config.yaml", run / "command.txt"]}
         stamps = {p: p.stat().st_mtime_ns for p in written}
@@ -294,6 +284,14 @@ def test_eval_refuses_a_checkpoint_and_official_weights_together(checkpoint, tmp
     )
     with pytest.raises(ValueError, match=r"give ckpt_path .* or model_weights .*, not both"):
         evaluate(cfg)
+    missing = tmp_path / "missing.ckpt"
+    cfg = compose_config("eval", ["trainer=cpu", f"ckpt_path={missing}"], tmp_path / "eval2")
+    with pytest.raises(ValueError, match=f"ckpt_path: checkpoint {missing} does not exist"):
+        evaluate(cfg)
+    cfg = compose_config("eval", ["trainer=cpu", f"model_weights=official:mirnet:{missing}"], tmp_path / "eval3")
+    with pytest.raises(ValueError, match=f"model_weights=official:mirnet:{missing}: no such file"):
+        evaluate(cfg)
+    assert not (tmp_path / "eval2" / "metrics.json").exists() and not (tmp_path / "eval3" / "metrics.json").exists()
 
 
 def test_metrics_json_is_valid_json_when_a_metric_is_not_finite(tmp_path):
@@ -386,3 +384,13 @@ def test_a_failed_resume_keeps_the_finished_results(tmp_path):
     assert results.read_text() == '{"status": "ok", "test/psnr": 21.5}'
     [failure] = tmp_path.glob("failure-*.json")
     assert "out of memory in epoch 7" in failure.read_text()
+
+
+def test_a_run_directory_that_is_a_file_is_refused(tmp_path):
+    from lle.runs.guard import RunDirectoryUnwritable, refuse_taken_dir
+
+    afile = tmp_path / "results.txt"
+    afile.write_text("mine")
+    with pytest.raises(RunDirectoryUnwritable, match=f"output directory {afile} is a file"):
+        refuse_taken_dir(afile)
+    assert afile.read_text() == "mine"

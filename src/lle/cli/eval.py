@@ -15,7 +15,7 @@ from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_value
 from lle.inference import load_official
 from lle.metrics import keys
 from lle.modules import EnhancementModule
-from lle.runs.checkpoint import load_lle_checkpoint
+from lle.runs.checkpoint import load_lle_checkpoint, read_metadata_of_option
 from lle.runs.guard import check_output_dir
 from lle.runs.loggers import check_logger_packages
 from lle.runs.record import record_run
@@ -55,6 +55,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_values(cfg)
     if cfg.get("ckpt_path") and cfg.get("model_weights"):
         raise UsageError("give ckpt_path (an lle checkpoint) or model_weights (an official weight file), not both")
+    if cfg.get("ckpt_path"):
+        read_metadata_of_option("ckpt_path", cfg.ckpt_path)
+    if cfg.get("model_weights"):
+        weights = Path(str(cfg.model_weights).split(":", 2)[-1])
+        if not weights.is_file():
+            raise UsageError(f"model_weights={cfg.model_weights}: no such file {weights}")
     check_logger_packages(cfg)
     check_output_dir(output_dir)  # an evaluation never writes into a training run's directory
     pl.seed_everything(cfg.seed, workers=True)

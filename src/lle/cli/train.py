@@ -24,7 +24,7 @@ from lle.config import (
     register_resolvers,
 )
 from lle.metrics import keys
-from lle.runs.checkpoint import CheckpointMetadata, read_metadata
+from lle.runs.checkpoint import CheckpointMetadata, read_metadata_of_option
 from lle.runs.guard import check_output_dir
 from lle.runs.loggers import (
     check_logger_packages,
@@ -53,10 +53,7 @@ def run_metadata(cfg: DictConfig, picked: dict[str, str]) -> CheckpointMetadata:
 
 def check_resumable(ckpt_path: str, model_name: str | None) -> None:
     """A missing, truncated or foreign checkpoint, or one of another model, is named before any work."""
-    try:
-        metadata = read_metadata(ckpt_path)
-    except (ValueError, FileNotFoundError) as err:
-        raise UsageError(f"ckpt_path: {err}") from err
+    metadata = read_metadata_of_option("ckpt_path", ckpt_path)
     if model_name and metadata.model_name and metadata.model_name != model_name:
         raise UsageError(
             f"ckpt_path={ckpt_path} holds a {metadata.model_name} checkpoint but model={model_name}: "

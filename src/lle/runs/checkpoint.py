@@ -123,6 +123,17 @@ def read_metadata(path: str | Path) -> CheckpointMetadata:
     return _require_metadata(_load(path, mmap=True), path)
 
 
+def read_metadata_of_option(option: str, path: str | Path) -> CheckpointMetadata:
+    """`read_metadata` for a checkpoint named on the command line: a missing, truncated or foreign file is a
+    user's mistake (`lle.config.UsageError`) that names the option, found before the run starts."""
+    from lle.config import UsageError
+
+    try:
+        return read_metadata(path)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(f"{option}: {err}") from err
+
+
 def strip_compile_prefix(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Keys saved from a torch.compile'd module (or one holding a compiled network) as plain keys."""
     return {key.replace(COMPILE_PREFIX, ""): value for key, value in state_dict.items()}

@@ -34,6 +34,8 @@ class RunDirectoryUnwritable(PermissionError):
 def refuse_taken_dir(output_dir: Path, resume_from: str | None = None) -> None:
     """Raise RunDirectoryTaken if another run is running in `output_dir`, or finished there and this run does
     not resume it (`ckpt_path=<run>/checkpoints/last.ckpt hydra.run.dir=<run>`). Writes nothing."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise RunDirectoryUnwritable(f"output directory {output_dir} is a file; choose another hydra.run.dir")
     if not _is_rank_zero():
         return  # the other processes of a DDP run follow rank 0 into its directory
     holder = _running_holder(output_dir)
@@ -93,7 +95,7 @@ class OutputDirGuard(Callback):
     def _refuse(check, *args) -> None:
         try:
             check(*args)
-        except RunDirectoryTaken as err:
+        except (RunDirectoryTaken, RunDirectoryUnwritable) as err:
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from err
 
