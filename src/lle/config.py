@@ -85,7 +85,7 @@ def check_values(cfg: DictConfig) -> None:
         if value is None or isinstance(value, (DictConfig, ListConfig)):
             continue
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if key in INTEGER_KEYS and not (isinstance(value, int) and not isinstance(value, bool)):
+        if key in INTEGER_KEYS and not (number and isinstance(value, int)):
             raise UsageError(f"{dotted}={value!r}: expected a whole number")
         if key in NUMBER_KEYS and not number:
             raise UsageError(f"{dotted}={value!r}: expected a number")

@@ -77,11 +77,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_top_level_keys(cfg, "train")
     check_values(cfg)
     check_logger_packages(cfg)
-    check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
-    pl.seed_everything(cfg.seed, workers=True)
     picked = choices()
     if cfg.get("ckpt_path") not in (None, "last", "hpc"):
-        check_resumable(cfg.ckpt_path, picked.get("model"))
+        check_resumable(cfg.ckpt_path, picked.get("model"))  # before the directory is claimed
+    check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
+    pl.seed_everything(cfg.seed, workers=True)
 
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module = instantiate(cfg.model, loss=instantiate(cfg.loss))

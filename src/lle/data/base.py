@@ -29,7 +29,7 @@ from lle.models.interface import INPUT_KINDS, SRGB
 def collate_same_size(items: list[dict]) -> dict:
     """torch's default collation, after checking that the images of the batch have one size (whole evaluation
     images may not: torch's own error would name neither the images nor the option)."""
-    sizes = {tuple(item[key].shape) for item in items for key in ("input",)}
+    sizes = {tuple(item["input"].shape) for item in items}
     if len(sizes) > 1:
         names = ", ".join(f"{item.get('name', '?')} {tuple(item['input'].shape[-2:])}" for item in items)
         raise ValueError(
