@@ -61,7 +61,10 @@ def test_process_inverts_unprocess(seeds):
         x = image.astype(np.float32) / 255
         bayer, camera = unprocess(x, np.random.default_rng(i))
         assert bayer.shape == (x.shape[0] // 2, x.shape[1] // 2, 4) and bayer.dtype == np.float32
-        assert psnr(process(bayer, camera), x) > 25  # limited by the bilinear demosaic
+        # Limited by the bilinear demosaic: 25 dB, less on finely detailed photographs (china's roof tiles), where
+        # demosaicking alone loses about as much.
+        demosaic_only = psnr(demosaic(mosaic(x)), x)
+        assert psnr(process(bayer, camera), x) > min(25, demosaic_only - 4), list(seeds)[i]
 
 
 def test_demosaic_keeps_samples_and_flat_fields():
@@ -108,18 +111,23 @@ def test_fuji_tree_needs_libraw_sized_frames(tmp_path):
 def test_synthetic_datamodule_splits_by_scene_and_repeats_only_evaluation(tmp_path):
     import torch
 
+    from lle.data.synthetic import SCENES
     from lle.data.synthetic_lol import SyntheticLowLightDataModule
 
     def datamodule():
         dm = SyntheticLowLightDataModule(
             crop_size=32,
-            num_val=3,
+            scale_range=(0.5, 1.0),
+            num_val=4,
             num_test=3,
             eval_crop_size=48,
             samples_per_epoch=4,
             batch_size=2,
-            eval_batch_size=3,
+            eval_batch_size=4,
             num_workers=0,
+            cast_range=(0.8, 1.25),
+            jpeg_quality_range=(40, 95),
+            jpeg_probability=0.5,
         )
         dm.setup("fit")
         dm.setup("test")
@@ -129,16 +137,75 @@ def test_synthetic_datamodule_splits_by_scene_and_repeats_only_evaluation(tmp_pa
     for loader in ("val_dataloader", "test_dataloader"):  # the same samples every time, in every process
         a, b = next(iter(getattr(first, loader)())), next(iter(getattr(second, loader)()))
         assert torch.equal(a["input"], b["input"]) and a["name"] == b["name"]
-    assert all("chelsea" in n for n in next(iter(first.val_dataloader()))["name"])
-    assert all("coffee" in n for n in next(iter(first.test_dataloader()))["name"])
+    val_names = next(iter(first.val_dataloader()))["name"]
+    assert {n.split("_")[1] for n in val_names} == {"chelsea", "flower"}  # more than one scene
+    test_names = next(iter(first.test_dataloader()))["name"]
+    assert {SCENES[n[len("test_") : -len("_0000")]] for n in test_names} == {"coffee", "motorcycle"}
+
+    # Every installed photograph of another scene trains; none of val/test does.
+    described = first.describe()
+    assert described["scenes"]["val"] == ["chelsea", "flower"] and described["scenes"]["test"] == [
+        "coffee",
+        "motorcycle",
+    ]
+    assert {"astronaut", "rocket", "china"} <= set(described["scenes"]["train"])
+    assert not set(described["scenes"]["train"]) & {"chelsea", "flower", "coffee", "motorcycle"}
+    assert described["split_sizes"] == {"train": 4, "val": 4, "test": 3} and "samples" in described["split_unit"]
 
     train = first.train_dataloader()
     epochs = []
     for epoch in (0, 1):
         train.sampler.set_epoch(epoch)
         batch = next(iter(train))
-        assert not any(n.startswith(("val_", "test_")) or "chelsea" in n or "coffee" in n for n in batch["name"])
+        assert not any(n.startswith(("val_", "test_")) for n in batch["name"])
+        assert not any(s in n for n in batch["name"] for s in ("chelsea", "flower", "coffee", "motorcycle"))
         epochs.append(batch["input"])
     assert not torch.equal(epochs[0], epochs[1])  # fresh crops and degradations every epoch
-    with pytest.raises(ValueError, match="training and an evaluation split"):
-        SyntheticLowLightDataModule(train_images=("coffee",), test_images=("coffee",))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(train_images=("coffee",)), "scenes \\['coffee'\\] are in the training and an evaluation split"),
+        (dict(train_images=("motorcycle_left",)), "scenes \\['motorcycle'\\] are in the training"),  # same scene
+        (dict(val_images=("coffee",)), "scenes \\['coffee'\\] are in both the validation and the test split"),
+        (dict(val_images=("kodim01",)), "unknown seed photographs \\['kodim01'\\]"),
+        (dict(jpeg_probability=1.5), "data.jpeg_probability must be in \\[0, 1\\]"),
+        (dict(jpeg_quality_range=(0, 90)), "data.jpeg_quality_range must lie within \\[1, 95\\]"),
+        (dict(scale_range=(0.5, 2.0)), "data.scale_range shrinks photographs"),
+        (dict(cast_range=(0.0, 1.2)), "data.cast_range must be positive"),
+    ],
+)
+def test_synthetic_datamodule_names_bad_options(options, message):
+    from lle.data.synthetic_lol import SyntheticLowLightDataModule
+
+    with pytest.raises(ValueError, match=message):
+        SyntheticLowLightDataModule(**options)
+
+
+def test_seed_photographs_are_read_from_their_packages_files():
+    from lle.data.synthetic import photo_path
+
+    seeds = seed_images()
+    # The file read directly is the photograph scikit-image's own loader returns.
+    import skimage.data
+
+    assert np.array_equal(seeds["chelsea"], crop_even(skimage.data.chelsea()))
+    assert photo_path("china").name == "china.jpg" and seeds["china"].shape == (426, 640, 3)
+    for name, image in seeds.items():
+        assert image.ndim == 3 and image.shape[2] == 3 and not image.flags.writeable, name
+
+
+def test_degradation_options_change_only_the_low_image(seeds):
+    image = np.ascontiguousarray(seeds["astronaut"][:128, :128])
+    plain_low, plain_high = make_lol_pair(image, np.random.default_rng(5), ratio_range=(10, 10))
+    cast_low, cast_high = make_lol_pair(image, np.random.default_rng(5), ratio_range=(10, 10), cast_range=(1.3, 1.3))
+    assert np.array_equal(plain_high, cast_high)
+    # Red and blue gains ×1.3 redden and blue the dark frame relative to its green.
+    ratio = lambda low: low[..., [0, 2]].astype(float).mean() / max(low[..., 1].astype(float).mean(), 1e-6)  # noqa: E731
+    assert ratio(cast_low) > 1.15 * ratio(plain_low)
+    jpeg_low, jpeg_high = make_lol_pair(
+        image, np.random.default_rng(5), ratio_range=(10, 10), jpeg_quality_range=(20, 20), jpeg_probability=1.0
+    )
+    assert np.array_equal(plain_high, jpeg_high) and not np.array_equal(plain_low, jpeg_low)
+    assert np.abs(jpeg_low.astype(float) - plain_low).mean() < 6  # compressed, not replaced

@@ -124,7 +124,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         params,
         train_time_s=round(train_time, 1),
         checkpoint_best=best or None,
-        split_sizes=datamodule.describe().get("split_sizes"),
+        **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes")},
     )
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)

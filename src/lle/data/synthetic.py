@@ -7,6 +7,10 @@ values for a short and a long exposure, ready to be written as DNG.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib.util
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,26 +22,73 @@ from lle.atomic import write_text_atomic
 from lle.data.dng import XTRANS_SID, cfa_array, mosaic_cfa, write_dng
 from lle.data.unprocess import add_noise, process, random_camera, random_noise_levels, unprocess, unprocess_rgb
 
-# Colour photographs that ship inside the scikit-image wheel (no download); see docs/specs/data.md §2 for licences.
-SEED_NAMES = ("coffee", "astronaut", "chelsea", "rocket")
+# Natural colour photographs that ship inside installed packages (no download); docs/specs/data.md §2 lists their
+# licences. A photograph belongs to one scene (the two motorcycle views are one scene): splits are by scene.
+SCENES = {
+    "astronaut": "astronaut",
+    "chelsea": "chelsea",
+    "coffee": "coffee",
+    "rocket": "rocket",
+    "motorcycle_left": "motorcycle",
+    "motorcycle_right": "motorcycle",
+    "china": "china",
+    "flower": "flower",
+    "grace_hopper": "grace_hopper",
+}
+# Where each file lies inside its package: read as a file, never by importing the package's code.
+_PACKAGE_FILES = {
+    "astronaut": ("skimage", "data/astronaut.png"),
+    "chelsea": ("skimage", "data/chelsea.png"),
+    "coffee": ("skimage", "data/coffee.png"),
+    "rocket": ("skimage", "data/rocket.jpg"),
+    "motorcycle_left": ("skimage", "data/motorcycle_left.png"),
+    "motorcycle_right": ("skimage", "data/motorcycle_right.png"),
+    "china": ("sklearn", "datasets/images/china.jpg"),
+    "flower": ("sklearn", "datasets/images/flower.jpg"),
+    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),  # only with an extra that has it
+}
+SEED_NAMES = tuple(_PACKAGE_FILES)
+
+
+def photo_path(name: str) -> Path | None:
+    """The file of seed photograph `name` inside its installed package, or None where it is not installed."""
+    package, relative = _PACKAGE_FILES[name]
+    spec = importlib.util.find_spec(package)  # locates the package without running its code
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    return path if path.is_file() else None
+
+
+def photo_distribution(name: str) -> str:
+    """The name to pip-install for seed photograph `name`."""
+    return {"skimage": "scikit-image", "sklearn": "scikit-learn"}.get(_PACKAGE_FILES[name][0], _PACKAGE_FILES[name][0])
+
+
+@functools.cache
+def _load_seed_images() -> dict[str, np.ndarray]:
+    from PIL import Image
+
+    images = {}
+    for name in SEED_NAMES:
+        path = photo_path(name)
+        if path is None:
+            continue
+        with Image.open(path) as file:
+            image = crop_even(np.asarray(file.convert("RGB")))
+        image.setflags(write=False)  # shared by every caller
+        images[name] = image
+    return images
 
 
 def seed_images() -> dict[str, np.ndarray]:
-    """The offline seed photographs, H×W×3 uint8, cropped to even sizes.
+    """The offline seed photographs that are installed, H×W×3 uint8 (read-only), cropped to even sizes.
 
-    coffee (400×600, LOL's resolution), astronaut, chelsea, rocket and, when present, the two views of
-    stereo_motorcycle (`motorcycle_left`, `motorcycle_right`).
+    scikit-image (a core dependency) ships coffee (400×600, LOL's resolution), astronaut, chelsea, rocket and the
+    two views of the motorcycle scene; scikit-learn (core) china and flower; matplotlib (the report, sweep and
+    notebook extras) grace_hopper.
     """
-    import skimage.data
-
-    images = {name: getattr(skimage.data, name)() for name in SEED_NAMES}
-    try:
-        left, right, _disparity = skimage.data.stereo_motorcycle()
-    except Exception:  # noqa: BLE001 — its files may be left out of a trimmed install; the other seeds suffice
-        pass
-    else:
-        images.update(motorcycle_left=left, motorcycle_right=right)
-    return {name: crop_even(image) for name, image in images.items()}
+    return dict(_load_seed_images())
 
 
 def crop_even(image: np.ndarray) -> np.ndarray:
@@ -51,22 +102,53 @@ def make_lol_pair(
     rng: np.random.Generator,
     ratio_range: tuple[float, float] = (5, 50),
     shot_range: tuple[float, float] = (1e-4, 0.012),
+    cast_range: tuple[float, float] = (1.0, 1.0),
+    jpeg_quality_range: tuple[int, int] | None = None,
+    jpeg_probability: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A LOL-like (low, high) pair, both H×W×3 uint8, from one sRGB H×W×3 uint8 image.
+    """A LOL-like (low, high) pair, both H×W×3 uint8, from one sRGB H×W×3 uint8 image (docs/specs/data.md §3).
 
     An odd height or width is first cropped by one row/column, so the outputs may be one pixel smaller than
     `srgb`. The exposure ratio is log-uniform in `ratio_range`; noise levels follow Brooks et al. with the shot
     coefficient log-uniform in `shot_range`. `high` is the clean RAW through the same ISP as `low`, not the
-    input itself, so the pair differs only by exposure and noise.
+    input itself, so the pair differs only by what a dark capture adds:
+
+    * `cast_range`: the dark frame's white balance is off by red and blue factors, each log-uniform in this
+      range (auto white balance fails in dim light); (1, 1) leaves no cast.
+    * `jpeg_quality_range`, `jpeg_probability`: with that probability the low image is JPEG-compressed at a
+      quality drawn uniformly from the range (phone captures are JPEGs; LOL's PNGs are not).
     """
     if srgb.ndim != 3 or srgb.shape[2] != 3 or srgb.dtype != np.uint8:
         raise ValueError(f"expected an H×W×3 uint8 image, got {srgb.shape} {srgb.dtype}")
     image = crop_even(srgb).astype(np.float32) / 255.0
     bayer, camera = unprocess(image, rng)
-    ratio = np.exp(rng.uniform(np.log(ratio_range[0]), np.log(ratio_range[1])))
+    ratio = _log_uniform(rng, ratio_range)
     shot, read = random_noise_levels(rng, shot_range)
     dark = add_noise(bayer / np.float32(ratio), shot, read, rng)
-    return to_uint8(process(dark, camera)), to_uint8(process(bayer, camera))
+    cast = dataclasses.replace(
+        camera,
+        red_gain=camera.red_gain * _log_uniform(rng, cast_range),
+        blue_gain=camera.blue_gain * _log_uniform(rng, cast_range),
+    )
+    low = to_uint8(process(dark, cast))
+    if jpeg_quality_range is not None and rng.uniform() < jpeg_probability:
+        low = jpeg_roundtrip(low, int(rng.integers(jpeg_quality_range[0], jpeg_quality_range[1] + 1)))
+    return low, to_uint8(process(bayer, camera))
+
+
+def _log_uniform(rng: np.random.Generator, bounds: Sequence[float]) -> float:
+    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """`image` (H×W×3 uint8) encoded as a JPEG at `quality` (1-95, 4:2:0 chroma) and decoded again, in memory."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
