@@ -345,3 +345,26 @@ def test_missing_and_unexpected_variables_and_another_networks_weights_are_named
     truncated.write_bytes(path.read_bytes()[:4000])
     with pytest.raises(ValueError, match=r"truncated\.pth is not a readable PyTorch checkpoint"):
         from_official("alen", truncated)
+
+
+def test_lle_eval_on_a_tensorflow_folder_is_marked_official_in_the_report(retinexnet_folder, tmp_path):
+    from conftest import compose_config
+    from lle.cli.eval import evaluate
+    from lle.report import leaderboard, markdown_table
+
+    cfg = compose_config(
+        "eval",
+        [
+            "trainer=cpu",
+            f"model_weights=official:retinexnet:{retinexnet_folder}",
+            "data.num_test=1",
+            "data.eval_crop_size=32",
+            "data.eval_batch_size=1",
+        ],
+        tmp_path / "eval",
+    )
+    result = evaluate(cfg)
+    assert result["status"] == "ok" and result["choice/model"] == "retinexnet" and result["weights"] == "official"
+    (row,) = leaderboard([tmp_path / "eval"])
+    assert row["weights"] == "official" and row["model"] == "retinexnet"
+    assert "| official |" in markdown_table([row])
