@@ -28,7 +28,7 @@ import torch
 
 from lle.inference import load_model
 from lle.models import from_official
-from lle.models.tf_checkpoint import TFCheckpointError, read_index
+from lle.models.tf_checkpoint import TFCheckpointError, read_index, read_tf_checkpoint
 
 DATA = Path(__file__).resolve().parent / "data" / "official"
 TOLERANCE = 1e-4
@@ -152,6 +152,9 @@ def test_gladnet_tensorflow_folder_and_prefix(gladnet_folder):
     # The checkpoint prefix, as tf.train.Saver.restore takes it, loads the same weights.
     by_prefix = from_official("gladnet", gladnet_folder / "GLADNet").state_dict()
     assert all(torch.equal(by_prefix[k], v) for k, v in model.net.state_dict().items())
+    # The arrays themselves (TF names and layout, training state included), e.g. from read_tf_checkpoint.
+    arrays = from_official("gladnet", read_tf_checkpoint(gladnet_folder)).state_dict()
+    assert all(torch.equal(arrays[k], v) for k, v in model.net.state_dict().items())
 
 
 def test_retinexnet_decom_and_relight_folders(retinexnet_folder):
@@ -337,6 +340,8 @@ def test_missing_and_unexpected_variables_and_another_networks_weights_are_named
         with pytest.raises(ValueError) as error:
             from_official("absgn", broken)
         assert key in str(error.value)
+    with pytest.raises(ValueError, match=r"no counterpart in the official model.*gsa\.act1\.weight"):
+        from_official("absgn", state, gsa_act=True)  # the figure's variant: the released code has no such layer
     path = tmp_path / "state_final.pth"
     torch.save({"enhance": official_state_dict("alen")}, path)
     with pytest.raises(ValueError, match="official weights of alen"):

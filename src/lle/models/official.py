@@ -77,13 +77,24 @@ def load_exact(model: nn.Module, official: StateDict, official_keys: Callable[[s
     """
     targets = model.state_dict(keep_vars=True)  # aliases of a shared tensor are the same object
     destination: dict[str, str] = {}  # official key → lle key
+    unmatched = []  # lle tensors of a configuration the official code does not have (e.g. an added activation)
     for lle_key in targets:
-        for key in official_keys(lle_key):
+        try:
+            keys = official_keys(lle_key)
+        except (KeyError, ValueError):
+            unmatched.append(lle_key)
+            continue
+        for key in keys:
             if key in destination:
                 raise AssertionError(f"importer bug: {key} is mapped to both {destination[key]} and {lle_key}")
             destination[key] = lle_key
 
     problems = []
+    if unmatched:
+        problems.append(
+            "lle tensors with no counterpart in the official model (a non-official configuration was asked "
+            "for?): " + ", ".join(unmatched)
+        )
     missing = [k for k in destination if k not in official]
     unexpected = [k for k in official if k not in destination]
     if missing:
@@ -200,12 +211,12 @@ def _import_mirnet_v2(source, **overrides) -> MIRNetV2:
 
 # The fixed Haar filters pytorch_wavelets registers as buffers (DWTForward h*, DWTInverse g*); lle computes the
 # transform without them, so they are checked, not loaded.
-_ABSGN_WAVELET_BUFFERS = {
-    f"{module}.{bank}{band}_{axis}": (1, 1, 2, 1) if axis == "col" else (1, 1, 1, 2)
+_ABSGN_WAVELET_BUFFERS = tuple(
+    f"{module}.{bank}{band}_{axis}"
     for module, bank in (("DWT", "h"), ("IDWT", "g"))
     for band in "01"
     for axis in ("col", "row")
-}
+)
 _MGDB_LEAVES = {  # lle MGDB attribute → official (conv, act) numbers
     "branch_d4": 1,
     "branch_d2": 2,
@@ -233,19 +244,17 @@ def _absgn_official_key(key: str) -> list[str]:
     raise KeyError(key)
 
 
-def _haar_filters_ok(state: StateDict) -> list[str]:
+def _non_haar_buffers(state: StateDict) -> list[str]:
     """Wavelet buffers of the checkpoint that are not the Haar filters lle's transform implements."""
     s = 2**-0.5
     expected = {"h0": (s, s), "h1": (s, -s), "g0": (s, s), "g1": (s, -s)}  # as stored (pytorch_wavelets 1.3)
     wrong = []
-    for key, shape in _ABSGN_WAVELET_BUFFERS.items():
+    for key in _ABSGN_WAVELET_BUFFERS:
         if key not in state:
             continue
         value = state[key].double().flatten()
         bank = key.split(".")[1][:2]
-        if tuple(state[key].shape) != shape or not torch.allclose(
-            value, torch.tensor(expected[bank]).double(), atol=1e-6
-        ):
+        if state[key].numel() != 2 or not torch.allclose(value, torch.tensor(expected[bank]).double(), atol=1e-6):
             wrong.append(key)
     return wrong
 
@@ -253,7 +262,7 @@ def _haar_filters_ok(state: StateDict) -> list[str]:
 def _import_absgn(source, **overrides) -> ABSGN:
     state = read_checkpoint(source)
     missing = [k for k in _ABSGN_WAVELET_BUFFERS if k not in state]
-    wrong = _haar_filters_ok(state)
+    wrong = _non_haar_buffers(state)
     if missing and len(missing) < len(_ABSGN_WAVELET_BUFFERS):  # all absent: a state dict saved without buffers
         raise ValueError("cannot load the official checkpoint exactly:\n  missing keys: " + ", ".join(missing))
     if wrong:
@@ -342,11 +351,14 @@ def _tf_to_torch(arrays: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return out
 
 
-def _tf_network_variables(path, scope: str) -> dict[str, torch.Tensor]:
-    """The non-training-state variables of a TF checkpoint under `scope/` (read and checksummed), as torch."""
-    shapes = tf_checkpoint_shapes(path)
-    names = [n for n in shapes if n.startswith(scope + "/") and not _TF_TRAINING_STATE.fullmatch(n)]
-    return _tf_to_torch(read_tf_checkpoint(path, names))
+def _tf_network_variables(source, scope: str) -> dict[str, torch.Tensor]:
+    """The non-training-state variables under `scope/` of a TF checkpoint (a path: read and checksummed; or a
+    mapping of TF names to arrays in TF layout), as torch tensors."""
+    names = list(source) if isinstance(source, Mapping) else list(tf_checkpoint_shapes(source))
+    names = [n for n in names if n.startswith(scope + "/") and not _TF_TRAINING_STATE.fullmatch(n)]
+    if isinstance(source, Mapping):
+        return _tf_to_torch({n: np.asarray(source[n]) for n in names})
+    return _tf_to_torch(read_tf_checkpoint(source, names))
 
 
 def _gladnet_official_key(model: GLADNet) -> Callable[[str], list[str]]:
@@ -373,7 +385,7 @@ def _tf_source(source, what: str):
 
 def _import_gladnet(source, **overrides) -> GLADNet:
     path = _tf_source(source, "GLADNet's TensorFlow checkpoint folder, e.g. GLADNet/model/")
-    state = dict(source) if path is None else _tf_network_variables(path, "FG")
+    state = _tf_network_variables(source if path is None else path, "FG")
     model = GLADNet(**overrides)
     return load_exact(model, state, _gladnet_official_key(model))
 
@@ -396,7 +408,7 @@ def _import_retinexnet(source, **overrides) -> RetinexNet:
     (each file also holds the other network, from another stage of training, and a DenoiseNet: ignored)."""
     path = _tf_source(source, "Retinex-Net's model/ folder, holding Decom/ and Relight/")
     if path is None:
-        state = dict(source)
+        state = {**_tf_network_variables(source, "DecomNet"), **_tf_network_variables(source, "RelightNet")}
     else:
         if not (path / "Decom").is_dir() or not (path / "Relight").is_dir():
             raise ValueError(
