@@ -373,3 +373,22 @@ def test_lle_eval_on_a_tensorflow_folder_is_marked_official_in_the_report(retine
     (row,) = leaderboard([tmp_path / "eval"])
     assert row["weights"] == "official" and row["model"] == "retinexnet"
     assert "| official |" in markdown_table([row])
+
+
+def test_crc32c_matches_a_bitwise_reference_at_every_length():
+    from lle.models.tf_checkpoint import crc32c, unmask_crc
+
+    def reference(data: bytes) -> int:  # CRC-32C (Castagnoli), one bit at a time
+        crc = 0xFFFFFFFF
+        for byte in data:
+            crc ^= byte
+            for _ in range(8):
+                crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+        return crc ^ 0xFFFFFFFF
+
+    assert crc32c(b"123456789") == 0xE3069283  # the standard check value
+    data = np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes()
+    for n in (0, 1, 63, 64, 65, 200, 1023, 1024, 1025, 4099, 5000):  # lane and tail boundaries
+        assert crc32c(data[:n]) == reference(data[:n])
+    masked = (((0x12345678 >> 15) | (0x12345678 << 17)) + 0xA282EAD8) & 0xFFFFFFFF  # LevelDB's mask
+    assert unmask_crc(masked) == 0x12345678
