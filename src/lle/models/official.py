@@ -475,7 +475,8 @@ def from_official(name: str, path_or_state_dict: str | PathLike | StateDict, **o
         guess = _guess_network(path_or_state_dict)
         if guess is not None and guess != name:
             raise ValueError(
-                f"{err}\n  these look like the official weights of {guess}: use official:{guess}:…"
+                f"these look like the official weights of {guess}, not {name}: use official:{guess}:… "
+                f"(from_official({guess!r}, …))\n  {err}"
             ) from err
         raise
 
