@@ -133,10 +133,12 @@ def load_official(spec: str) -> tuple[nn.Module, ModelInfo]:
     name, _, path = spec[len(OFFICIAL_PREFIX) :].partition(":")
     if not spec.startswith(OFFICIAL_PREFIX) or not name or not path:
         raise ValueError(f"expected official:<name>:<path>, got {spec!r}")
-    from lle.models import from_official
+    from lle.models.official import OFFICIAL_DATA_CONFIG, from_official
 
     net = from_official(name, path)
-    return net, _info(net, name=name, source=spec)
+    # What the network takes comes from the network (ALEN: packed Bayer, 4 channels, ×2); how a file becomes that
+    # input (ALEN: SID's levels, not clipped) from the official data code.
+    return net, _info(net, name=name, source=spec, data_config=dict(OFFICIAL_DATA_CONFIG.get(name, {})))
 
 
 def _load_lle_checkpoint(path: Path) -> tuple[nn.Module, ModelInfo]:

@@ -59,8 +59,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         read_metadata_of_option("ckpt_path", cfg.ckpt_path)
     if cfg.get("model_weights"):
         weights = Path(str(cfg.model_weights).split(":", 2)[-1])
-        if not weights.is_file():
-            raise UsageError(f"model_weights={cfg.model_weights}: no such file {weights}")
+        # A file (.pth), a TensorFlow checkpoint folder or prefix (GLADNet), a folder of two (Retinex-Net).
+        if not (weights.exists() or weights.with_name(weights.name + ".index").is_file()):
+            raise UsageError(f"model_weights={cfg.model_weights}: no such file or folder {weights}")
     check_logger_packages(cfg)
     check_output_dir(output_dir)  # an evaluation never writes into a training run's directory
     pl.seed_everything(cfg.seed, workers=True)
@@ -81,6 +82,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics,
         sum(p.numel() for p in module.net.parameters()),
         checkpoint=str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
+        **({"weights": "official"} if cfg.get("model_weights") else {}),  # the authors' weights: lle-report marks it
     )
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)

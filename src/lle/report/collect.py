@@ -114,6 +114,8 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
         {
             "status": metrics.get("status", "unknown"),
             "model": metrics.get("choice/model", ""),
+            # Evaluated from the authors' released weights (lle-eval model_weights=official:…), not trained by lle.
+            "weights": "official" if metrics.get("weights") == "official" else "",
             "data": metrics.get("choice/data", ""),
             "protocol": _protocol_summary(metrics),
             "split": "/".join(str(split.get(k, "?")) for k in (keys.TRAIN, keys.VAL, keys.TEST)) if split else "",

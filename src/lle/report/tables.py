@@ -17,6 +17,7 @@ from lle.models.complexity import MACS_SIZE
 Column = tuple[str, str, int | None]
 MARKDOWN_COLUMNS: tuple[Column, ...] = (
     ("model", "model", None),
+    ("weights", "weights", None),
     ("data", "data", None),
     ("run", "run", None),
     ("status", "status", None),
@@ -46,6 +47,7 @@ def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
         "run",
         "status",
         "model",
+        "weights",
         "data",
         "protocol",
         "split",
