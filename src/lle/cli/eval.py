@@ -15,6 +15,7 @@ from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_value
 from lle.inference import load_official
 from lle.metrics import keys
 from lle.modules import EnhancementModule
+from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
 from lle.runs.checkpoint import load_lle_checkpoint, read_metadata_of_option
 from lle.runs.guard import check_output_dir
 from lle.runs.loggers import check_logger_packages
@@ -66,6 +67,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     pl.seed_everything(cfg.seed, workers=True)
     picked = choices()
     module, model_name = _module_to_evaluate(cfg, picked.get("model"))
+    baselines = chosen_baselines(cfg.get("baselines"), model_name)
 
     datamodule = instantiate(cfg.data)
     if cfg.get("save_images"):
@@ -76,16 +78,20 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         record_run(cfg, output_dir)
     trainer.test(module, datamodule=datamodule)
     metrics = {k: v for k, v in final_metrics(trainer.callback_metrics).items() if k.startswith(f"{keys.TEST}/")}
+    metrics.update(evaluate_baselines(cfg, datamodule, baselines, getattr(module, "gt_mean_metrics", True)))
     result = run_result(
         {**picked, "model": model_name},
         metrics,
         sum(p.numel() for p in module.net.parameters()),
         checkpoint=str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
+        split_sizes=datamodule.describe().get("split_sizes"),
     )
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)
         write_per_image_csv(output_dir / "per_image.csv", module.test_results)
-        log.info("metrics: %s → %s", {k: round(v, 4) for k, v in metrics.items()}, output_dir / "metrics.json")
+        tested = {k: round(v, 4) for k, v in metrics.items() if not keys.is_baseline(k)}
+        log.info("metrics: %s → %s", tested, output_dir / "metrics.json")
+        log.info("%s", comparison_table(model_name, metrics, (result["split_sizes"] or {}).get("test")))
     return result
 
 

@@ -24,6 +24,7 @@ from lle.config import (
     register_resolvers,
 )
 from lle.metrics import keys
+from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
 from lle.runs.checkpoint import CheckpointMetadata, read_metadata_of_option
 from lle.runs.guard import check_output_dir
 from lle.runs.loggers import (
@@ -78,6 +79,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_values(cfg)
     check_logger_packages(cfg)
     picked = choices()
+    baselines = chosen_baselines(cfg.get("baselines"), picked.get("model")) if cfg.test else []
     if cfg.get("ckpt_path") not in (None, "last", "hpc"):
         check_resumable(cfg.ckpt_path, picked.get("model"))  # before the directory is claimed
     check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
@@ -117,6 +119,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # train) the weights in memory are tested.
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         metrics.update(final_metrics(trainer.callback_metrics))
+        metrics.update(evaluate_baselines(cfg, datamodule, baselines, getattr(module, "gt_mean_metrics", True)))
 
     result = run_result(
         picked,
@@ -138,6 +141,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             output_dir / "metrics.json",
             {k: round(v, 4) for k, v in metrics.items() if k.startswith(f"{keys.TEST}/") or k == keys.VAL_PSNR_BEST},
         )
+        if cfg.test:
+            log.info(
+                "%s", comparison_table(picked.get("model"), metrics, (result.get("split_sizes") or {}).get("test"))
+            )
     return result
 
 

@@ -44,6 +44,7 @@ def _latency_keys(rows: list[dict[str, Any]]) -> list[str]:
 def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
     return [
         "run",
+        "kind",
         "status",
         "model",
         "data",

@@ -1,0 +1,124 @@
+"""Every run ends with the input's and each classical method's scores on its own test split (real Trainer runs)."""
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import compose_config
+from lle.cli.eval import evaluate
+from lle.cli.train import train
+from lle.config import UsageError
+from lle.metrics import keys
+from lle.report import leaderboard, markdown_table
+from lle.runs.baselines import classical_methods
+
+SMALL_GLADNET = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
+TINY_EVAL = [
+    "trainer=cpu",
+    "data=synthetic",
+    "data.num_test=2",
+    "data.eval_crop_size=48",
+    "data.eval_batch_size=2",
+    "trainer.limit_test_batches=2",
+]
+
+
+def test_classical_methods_are_read_from_the_model_configs():
+    assert classical_methods() == ["clahe", "dong2011", "gamma", "he", "lime"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny GLADNet run with the default `baselines: true`, its console log and its directory."""
+    from conftest import TINY_RUN, TINY_SYNTHETIC
+
+    root = tmp_path_factory.mktemp("baselines")
+    overrides = [o for o in TINY_RUN if not o.startswith("baselines=")]
+    cfg = compose_config("train", [*overrides, *TINY_SYNTHETIC, *SMALL_GLADNET, f"paths.log_dir={root}"], root / "run")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    lle_log = logging.getLogger("lle")
+    level, lle_log.level = lle_log.level, logging.INFO
+    lle_log.addHandler(handler)
+    try:
+        train(cfg)
+    finally:
+        lle_log.removeHandler(handler)
+        lle_log.setLevel(level)
+    return root, "\n".join(r.getMessage() for r in records)
+
+
+def test_metrics_json_holds_every_baseline(trained):
+    root, _ = trained
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    for method in (keys.INPUT, *classical_methods()):
+        for name in keys.IMAGE_METRICS:
+            value = metrics[keys.baseline_key(method, keys.key(keys.TEST, name))]
+            assert math.isfinite(value), (method, name)
+    assert metrics["baseline/input/test/psnr"] != metrics["baseline/gamma/test/psnr"]
+
+
+def test_the_console_summary_ranks_the_run_among_the_baselines(trained):
+    root, console = trained
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    table = console[console.index("test split (2 images)") :].splitlines()
+    rows = {line.split()[0]: line for line in table[2:9]}
+    assert set(rows) == {"gladnet", keys.INPUT, *classical_methods()}
+    assert rows["gladnet"].endswith("◀ this run") and "◀" not in "".join(v for k, v in rows.items() if k != "gladnet")
+    assert rows["dong2011"].split()[1:3] == [
+        f"{metrics['baseline/dong2011/test/psnr']:.2f}",
+        f"{metrics['baseline/dong2011/test/ssim']:.4f}",
+    ]
+    psnrs = [float(line.split()[1]) for line in table[2:9]]
+    assert psnrs == sorted(psnrs, reverse=True)
+
+
+def test_a_baseline_scores_as_lle_eval_scores_the_method(trained, tmp_path):
+    root, _ = trained
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    alone = evaluate(compose_config("eval", [*TINY_EVAL, "model=dong2011", "baselines=false"], tmp_path / "alone"))
+    assert not any(keys.is_baseline(k) for k in alone)
+    for name in keys.IMAGE_METRICS:
+        logged = keys.key(keys.TEST, name)
+        assert alone[logged] == pytest.approx(metrics[keys.baseline_key("dong2011", logged)], abs=1e-6)
+
+    # lle-eval of a classical method compares it with the others it is asked for, never with itself.
+    picked = evaluate(compose_config("eval", [*TINY_EVAL, "model=gamma", "baselines=[input,gamma,he]"], tmp_path / "e"))
+    assert sorted({keys.split_baseline_key(k)[0] for k in picked if keys.is_baseline(k)}) == ["he", "input"]
+    assert picked["baseline/input/test/psnr"] == pytest.approx(metrics["baseline/input/test/psnr"], abs=1e-6)
+
+
+def test_the_report_lists_baselines_once_beside_the_runs(trained, tmp_path):
+    root, _ = trained
+    # A second run on the same data and protocol: the same baseline values, which must not be listed twice.
+    evaluate(compose_config("eval", [*TINY_EVAL, "model=he"], root / "eval_he"))
+    rows = leaderboard([root])
+    baselines = [r for r in rows if r["kind"] == "baseline"]
+    # he is left out: the eval run of he shows the very numbers its baseline row would.
+    assert sorted(r["model"] for r in baselines) == sorted({keys.INPUT, *classical_methods()} - {"he"})
+    assert {Path(r["run_dir"]).name for r in rows if r["kind"] == "run"} == {"run", "eval_he"}
+    assert all(r["run"].startswith("baseline (scored with ") for r in baselines)
+    assert next(r for r in baselines if r["model"] == "dong2011")["run"].endswith("and 1 more)")
+    table = [line for line in markdown_table(rows).splitlines() if "| baseline (scored with" in line]
+    assert len(table) == len(baselines) and any("| dong2011 |" in line for line in table)
+
+
+def test_unknown_or_malformed_baselines_are_named(tiny_train_cfg):
+    with pytest.raises(UsageError, match=r"unknown method\(s\) retinex9.*choose among input, clahe"):
+        train(tiny_train_cfg(*SMALL_GLADNET, "baselines=[input,retinex9]"))
+    with pytest.raises(UsageError, match="expected true, false or a list"):
+        train(tiny_train_cfg(*SMALL_GLADNET, "baselines=3"))
+    assert not (Path(tiny_train_cfg().paths.output_dir) / "metrics.json").exists()
+
+
+def test_baselines_on_packed_raw_data(tiny_train_cfg):
+    raw = ["data=synthetic_raw", "data.num_scenes=6", "data.image_size=[96,144]", "data.crop_size=16"]
+    raw += ["data.batch_size=2", "data.eval_crop_size=32"]
+    result = train(tiny_train_cfg("model=gamma", "baselines=[input,dong2011]", data=raw))
+    found = {keys.split_baseline_key(k)[0] for k in result if keys.is_baseline(k)}
+    assert found == {"input", "dong2011"}
+    assert math.isfinite(result["baseline/input/test/psnr"]) and result["baseline/dong2011/test/ssim"] > 0
