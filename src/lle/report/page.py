@@ -60,13 +60,26 @@ def _grids(rows: list[dict[str, Any]], grids_dir: Path) -> str:
     return "\n".join(sections) or "<p>no validation images found</p>"
 
 
-def write_html(rows: list[dict[str, Any]], out: Path) -> None:
-    """index.html next to the plots; each run's latest validation grid is copied in, so the folder can be
-    moved or shared on its own."""
+FIGURE_ALT = {"psnr_vs_macs.png": "test PSNR vs GMACs", "per_image_psnr.png": "per-image PSNR"}
+
+
+def _figures(figures: list[str]) -> str:
+    if not figures:
+        return "<p>no plots (see the output of lle-report)</p>"
+    return " ".join(f'<img src="{html.escape(f)}" alt="{html.escape(FIGURE_ALT.get(f, f))}">' for f in figures)
+
+
+def write_html(rows: list[dict[str, Any]], out: Path, figures: list[str] = ("psnr_vs_macs.png", "per_image_psnr.png")):
+    """index.html next to the `figures` (files in `out`); each run's latest validation grid is copied in, so the
+    folder can be moved or shared on its own."""
     grids_dir = out / "grids"
     grids_dir.mkdir(exist_ok=True)
     head, body = _table(rows)
     page = _template().substitute(
-        head=head, rows=body, sections=_grids(rows, grids_dir), notes=html.escape(notes()).replace("\n", "<br>\n")
+        head=head,
+        rows=body,
+        figures=_figures(list(figures)),
+        sections=_grids(rows, grids_dir),
+        notes=html.escape(notes()).replace("\n", "<br>\n"),
     )
     write_text_atomic(out / "index.html", page)

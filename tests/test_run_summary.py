@@ -1,8 +1,12 @@
-"""Every run ends with the input's and each classical method's scores on its own test split (real Trainer runs)."""
+"""What a run ends with, on real (tiny) runs: the input's and each classical method's scores on its own test split
+(console, metrics.json, lle-report), and a report that a core install (no matplotlib) can write."""
 
 import json
 import logging
 import math
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,8 @@ from lle.cli.eval import evaluate
 from lle.cli.train import train
 from lle.config import UsageError
 from lle.metrics import keys
-from lle.report import leaderboard, markdown_table
+from lle.report import leaderboard, markdown_table, write_report
+from lle.report.build import NO_MATPLOTLIB
 from lle.runs.baselines import classical_methods
 
 SMALL_GLADNET = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
@@ -122,3 +127,38 @@ def test_baselines_on_packed_raw_data(tiny_train_cfg):
     found = {keys.split_baseline_key(k)[0] for k in result if keys.is_baseline(k)}
     assert found == {"input", "dong2011"}
     assert math.isfinite(result["baseline/input/test/psnr"]) and result["baseline/dong2011/test/ssim"] > 0
+
+
+def test_report_on_a_core_install_without_matplotlib(trained, tmp_path):
+    root, _ = trained
+    blocked = "import sys; sys.modules['matplotlib'] = None; from lle.cli.report import main; sys.exit(main())"
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [sys.executable, "-c", blocked, str(root / "run"), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert NO_MATPLOTLIB in proc.stdout.splitlines()
+    assert sorted(p.name for p in out.iterdir()) == ["grids", "index.html", "leaderboard.csv", "leaderboard.md"]
+    page = (out / "index.html").read_text()
+    assert '.png" alt="test PSNR' not in page and "no plots" in page
+
+
+def test_leaderboard_numbers_are_formatted_and_empty_figures_left_out(trained, tmp_path):
+    root, _ = trained
+    metrics = json.loads((root / "run" / "metrics.json").read_text())
+    bare = tmp_path / "copied" / "run"  # the run's metrics.json alone: no config.yaml to count MACs from
+    bare.mkdir(parents=True)
+    shutil.copy(root / "run" / "metrics.json", bare)
+    report = write_report([bare], tmp_path / "out")
+    assert "psnr_vs_macs.png" not in report.files and "per_image_psnr.png" not in report.files
+    assert any(note.startswith("psnr_vs_macs.png left out: no finished run has a MAC count") for note in report.notes)
+    assert not (tmp_path / "out" / "psnr_vs_macs.png").exists()
+
+    report = write_report([root / "run"], tmp_path / "full")
+    assert report.files == ["index.html", "leaderboard.md", "leaderboard.csv", "psnr_vs_macs.png", "per_image_psnr.png"]
+    line = next(x for x in (tmp_path / "full" / "leaderboard.md").read_text().splitlines() if "| gladnet |" in x)
+    assert metrics["params"] > 1000 and f"| {metrics['params']:,} |" in line
+    assert f"| {metrics['test/psnr']:.2f} | {metrics['test/ssim']:.4f} |" in line
