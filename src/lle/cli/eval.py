@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_values, register_resolvers
-from lle.inference import load_official
 from lle.metrics import keys
-from lle.modules import EnhancementModule
-from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
-from lle.runs.checkpoint import load_lle_checkpoint, read_metadata_of_option
 from lle.runs.guard import check_output_dir
-from lle.runs.loggers import check_logger_packages
-from lle.runs.record import record_run
 from lle.runs.results import final_metrics, run_result, write_json, write_per_image_csv
-from lle.runs.task import choices, guarded, instantiate_group, run_as_command
+from lle.runs.task import choices, guarded, run_as_command
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+# torch and Lightning are imported inside the task, so that `lle-eval --help` starts fast (see lle.cli.train).
 
 log = logging.getLogger("lle")
 
 
 def _module_to_evaluate(cfg: DictConfig, chosen: str | None) -> tuple[pl.LightningModule, str | None]:
+    from hydra.utils import instantiate
+
+    from lle.inference import load_official
+    from lle.modules import EnhancementModule
+    from lle.runs.checkpoint import load_lle_checkpoint
+
     if cfg.get("ckpt_path"):
         module, metadata = load_lle_checkpoint(cfg.ckpt_path)
         if chosen and chosen != metadata.model_name:
@@ -51,6 +54,15 @@ def _module_to_evaluate(cfg: DictConfig, chosen: str | None) -> tuple[pl.Lightni
 
 @guarded
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
+    from lle.runs.checkpoint import read_metadata_of_option
+    from lle.runs.loggers import check_logger_packages
+    from lle.runs.record import record_run
+    from lle.runs.task import instantiate_group
+
     output_dir = Path(cfg.paths.output_dir)
     check_top_level_keys(cfg, "eval")
     check_values(cfg)
