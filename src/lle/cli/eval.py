@@ -59,10 +59,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
     from lle.runs.checkpoint import read_metadata_of_option
+    from lle.runs.lightning_output import quiet_lightning
     from lle.runs.loggers import check_logger_packages
     from lle.runs.record import record_run
     from lle.runs.task import instantiate_group
 
+    quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     check_top_level_keys(cfg, "eval")
     check_values(cfg)

@@ -75,6 +75,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
 
     from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
+    from lle.runs.lightning_output import quiet_lightning
     from lle.runs.loggers import (
         check_logger_packages,
         continue_logger_runs,
@@ -85,6 +86,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from lle.runs.record import record_run
     from lle.runs.task import instantiate_group, log_hyperparameters
 
+    quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     check_top_level_keys(cfg, "train")
     check_values(cfg)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,20 +76,6 @@ def baseline_networks(names: Sequence[str], data_cfg: DictConfig) -> dict[str, A
     return networks
 
 
-@contextmanager
-def _quiet_lightning():
-    # A second Trainer repeats Lightning's device banner ("GPU available: …") before each test; not news.
-    loggers = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 def evaluate_baselines(cfg: DictConfig, datamodule, names: Sequence[str], gt_mean_metrics: bool = True):
     """`baseline/<method>/test/<metric>` for each method in `names`, on the test split of `datamodule`, with the
     run's trainer settings (devices, DDP, `limit_test_batches`) but no logger, callbacks or checkpoint."""
@@ -99,9 +84,10 @@ def evaluate_baselines(cfg: DictConfig, datamodule, names: Sequence[str], gt_mea
     from hydra.utils import instantiate
 
     from lle.modules.baselines import BaselinesModule
+    from lle.runs.lightning_output import without_banner
 
     module = BaselinesModule(baseline_networks(names, cfg.data), gt_mean_metrics=gt_mean_metrics)
-    with _quiet_lightning():
+    with without_banner():
         trainer = instantiate(
             cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False, enable_model_summary=False
         )
