@@ -162,3 +162,54 @@ def test_leaderboard_numbers_are_formatted_and_empty_figures_left_out(trained, t
     line = next(x for x in (tmp_path / "full" / "leaderboard.md").read_text().splitlines() if "| gladnet |" in x)
     assert metrics["params"] > 1000 and f"| {metrics['params']:,} |" in line
     assert f"| {metrics['test/psnr']:.2f} | {metrics['test/ssim']:.4f} |" in line
+
+
+def test_a_multirun_ends_with_a_table_of_its_jobs(tmp_path):
+    from conftest import TINY_RUN, TINY_SYNTHETIC
+
+    sweep = tmp_path / "sweep"
+    # Two jobs: one fine, one refused by lle's option check (a negative crop), which a sweep records as failed.
+    command = [sys.executable, "-m", "lle.cli.train", "-m", *TINY_RUN, *TINY_SYNTHETIC, "model=gamma"]
+    command += ["data.eval_crop_size=48,-4", "baselines=[input,lime]", f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    at = lines.index(f"sweep {sweep}: 2 jobs, 1 not ok")
+    ok = json.loads((sweep / "0_gamma" / "metrics.json").read_text())
+    assert lines[at + 1].split() == ["status", "model", "PSNR", "SSIM", "run", "directory"]
+    assert lines[at + 2].split() == ["ok", "gamma", f"{ok['test/psnr']:.2f}", f"{ok['test/ssim']:.4f}", "0_gamma"]
+    assert lines[at + 3].split()[:5] == ["failed", "gamma", "-", "-", "1_gamma"] and "eval_crop_size" in lines[at + 3]
+    best = max(("input", "lime"), key=lambda m: ok[f"baseline/{m}/test/psnr"])
+    assert lines[at + 4].startswith(f"  best baseline on the test split: {best} ")
+    assert lines[at + 5] == f"leaderboard, plots and images: lle-report {sweep}"
+    # Lightning's adverts and torch's LeafSpec deprecation, which every Trainer used to print, are not shown.
+    assert "💡" not in proc.stdout + proc.stderr and "LeafSpec" not in proc.stdout + proc.stderr
+
+
+def test_help_opens_with_lle_and_states_each_default_once():
+    bin_dir = Path(sys.executable).parent
+    for command, opening in (("lle-train", "lle-train: train a low-light"), ("lle-eval", "lle-eval: evaluate")):
+        exe = shutil.which(command) or str(bin_dir / command)
+        text = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=300, check=True).stdout
+        assert text.startswith(opening), text[:200]
+        assert text.index("Examples:") < text.index("== Configuration groups ==") < text.index("== Config ==")
+    exe = shutil.which("lle-enhance") or str(bin_dir / "lle-enhance")
+    text = " ".join(
+        subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=300, check=True).stdout.split()
+    )
+    assert "(default: None)" not in text and "(default: False)" not in text
+    assert "(default: OUTPUT/metrics.csv) (default" not in text and "docs/benchmarks.md) (default" not in text
+    assert "overlap of the tiles in pixels (default: 32)" in text
+
+
+def test_the_model_summary_counts_macs_as_the_report_does():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import lle.models
+    from lle.callbacks.model_summary import network_macs
+
+    net = lle.models.build("gladnet", global_channels=8, detail_channels=8).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.rand(1, 3, 256, 256))
+    assert network_macs(net) == counter.get_total_flops() // 2 > 0
