@@ -103,7 +103,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)
         write_per_image_csv(output_dir / "per_image.csv", module.test_results)
-        tested = {k: round(v, 4) for k, v in metrics.items() if not keys.is_baseline(k)}
+        tested = {k: round(v, 4) for k, v in metrics.items() if k.startswith(f"{keys.TEST}/")}
         log.info("metrics: %s → %s", tested, output_dir / "metrics.json")
         log.info("%s", comparison_table(model_name, metrics, (result["split_sizes"] or {}).get("test")))
     return result

@@ -21,6 +21,7 @@ from lle.metrics import keys
 log = logging.getLogger("lle")
 
 CLASSICAL_BASE = "_classical"
+BASELINES_ERROR = "baselines_error"  # in metrics.json when the baselines could not be scored
 
 
 def classical_methods() -> list[str]:
@@ -86,12 +87,16 @@ def evaluate_baselines(cfg: DictConfig, datamodule, names: Sequence[str], gt_mea
     from lle.modules.baselines import BaselinesModule
     from lle.runs.lightning_output import without_banner
 
-    module = BaselinesModule(baseline_networks(names, cfg.data), gt_mean_metrics=gt_mean_metrics)
-    with without_banner():
-        trainer = instantiate(
-            cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False, enable_model_summary=False
-        )
-        trainer.test(module, datamodule=datamodule, verbose=False)
+    try:
+        module = BaselinesModule(baseline_networks(names, cfg.data), gt_mean_metrics=gt_mean_metrics)
+        with without_banner():
+            trainer = instantiate(
+                cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False, enable_model_summary=False
+            )
+            trainer.test(module, datamodule=datamodule, verbose=False)
+    except Exception as err:  # noqa: BLE001 — the run's own results, already computed, must not be lost to a baseline
+        log.warning("the baselines were not scored (%s: %s); the run's own results are kept", type(err).__name__, err)
+        return {BASELINES_ERROR: f"{type(err).__name__}: {err}"}
     return {k: float(v) for k, v in trainer.callback_metrics.items() if keys.is_baseline(k)}
 
 
