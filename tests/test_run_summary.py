@@ -110,6 +110,9 @@ def test_the_report_lists_baselines_once_beside_the_runs(trained, tmp_path):
     assert next(r for r in baselines if r["model"] == "dong2011")["run"].endswith("and 1 more)")
     table = [line for line in markdown_table(rows).splitlines() if "| baseline (scored with" in line]
     assert len(table) == len(baselines) and any("| dong2011 |" in line for line in table)
+    write_report([root], tmp_path / "report")
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert page.count('<tr class="baseline">') == len(baselines)
 
 
 def test_unknown_or_malformed_baselines_are_named(tiny_train_cfg):

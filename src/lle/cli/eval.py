@@ -77,11 +77,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if not weights.is_file():
             raise UsageError(f"model_weights={cfg.model_weights}: no such file {weights}")
     check_logger_packages(cfg)
+    asked = chosen_baselines(cfg.get("baselines"), choices().get("model"))  # a bad list is named before any work
     check_output_dir(output_dir)  # an evaluation never writes into a training run's directory
     pl.seed_everything(cfg.seed, workers=True)
     picked = choices()
     module, model_name = _module_to_evaluate(cfg, picked.get("model"))
-    baselines = chosen_baselines(cfg.get("baselines"), model_name)
+    baselines = [name for name in asked if name != model_name]  # a checkpoint's model is known once it is read
 
     datamodule = instantiate(cfg.data)
     if cfg.get("save_images"):

@@ -15,6 +15,7 @@ from string import Template
 from typing import Any
 
 from lle.atomic import write_atomic, write_text_atomic
+from lle.report.collect import BASELINE
 from lle.report.tables import cell, markdown_columns, notes
 from lle.runs.results import OK
 
@@ -25,7 +26,7 @@ def _template() -> Template:
 
 
 def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
-    """The header cells and the body rows; failed and unfinished runs are highlighted."""
+    """The header cells and the body rows; failed and unfinished runs are highlighted, baselines greyed."""
     columns = markdown_columns(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns)
     body = []
@@ -34,7 +35,7 @@ def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
         cells = "".join(
             f"<td>{html.escape(cell(row.get(k), d).replace(chr(92) + '|', '|'))}</td>" for k, _, d in columns
         )
-        css = "" if row["status"] == OK else ' class="failed"'
+        css = ' class="failed"' if row["status"] != OK else ' class="baseline"' if row.get("kind") == BASELINE else ""
         body.append(f"<tr{css}><td>{rank}</td>{cells}</tr>")
     return head, "\n".join(body)
 
