@@ -16,8 +16,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from lle.report import markdown_table, write_report
-from lle.report.collect import RUN
 from lle.runs.results import OK
 
 
@@ -33,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
         help="an lle-bench bench.json: adds each model's latency (ms, batch 1) as latency_ms/<device>/<size>",
     )
     args = parser.parse_args(argv)
+    # Imported after the arguments are read (the report reads configs and counts MACs with torch and Hydra), so
+    # that `lle-report --help` is instant.
+    from lle.report import markdown_table, write_report
+    from lle.report.collect import RUN
+
     first = args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent
     out = args.out or first / "report"
     try:
