@@ -91,7 +91,12 @@ def evaluate_baselines(cfg: DictConfig, datamodule, names: Sequence[str], gt_mea
         module = BaselinesModule(baseline_networks(names, cfg.data), gt_mean_metrics=gt_mean_metrics)
         with without_banner():
             trainer = instantiate(
-                cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False, enable_model_summary=False
+                cfg.trainer,
+                logger=False,
+                callbacks=[],
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
             )
             trainer.test(module, datamodule=datamodule, verbose=False)
     except Exception as err:  # noqa: BLE001 — the run's own results, already computed, must not be lost to a baseline

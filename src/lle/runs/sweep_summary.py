@@ -30,9 +30,9 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     }
     found = {d for d in found if not any(part.startswith(".") for part in d.relative_to(sweep_dir).parts)}
 
-    def number(d: Path) -> tuple[int, str]:
+    def number(d: Path) -> tuple[float, str]:
         match = re.match(r"(\d+)", d.relative_to(sweep_dir).as_posix())
-        return (int(match.group(1)) if match else math.inf, d.as_posix())  # type: ignore[return-value]
+        return (int(match.group(1)) if match else math.inf, d.as_posix())
 
     return sorted(found, key=number)
 
