@@ -205,14 +205,31 @@ def test_help_opens_with_lle_and_states_each_default_once():
     assert "overlap of the tiles in pixels (default: 32)" in text
 
 
-def test_the_model_summary_counts_macs_as_the_report_does():
+def test_the_model_summary_shows_macs_as_the_report_counts_them(capsys):
     import torch
+    from pytorch_lightning.utilities.model_summary import ModelSummary as LightningSummary
     from torch.utils.flop_counter import FlopCounterMode
 
     import lle.models
-    from lle.callbacks.model_summary import network_macs
+    from lle.callbacks.model_summary import ModelSummary, network_macs
+    from lle.modules import EnhancementModule
 
     net = lle.models.build("gladnet", global_channels=8, detail_channels=8).eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(torch.rand(1, 3, 256, 256))
-    assert network_macs(net) == counter.get_total_flops() // 2 > 0
+    macs = network_macs(net)
+    assert macs == counter.get_total_flops() // 2 > 0
+
+    summary = LightningSummary(EnhancementModule(net), max_depth=1)  # what the callback is given at fit start
+    ModelSummary.summarize(
+        summary._get_summary_data(),
+        summary.total_parameters,
+        summary.trainable_parameters,
+        summary.model_size,
+        summary.total_training_modes,
+        total_flops=summary.total_flops,
+        macs=macs,
+    )
+    printed = capsys.readouterr().out
+    assert "MACs at 256×256: " in printed and f"({macs:,})" in printed and "FLOPs" not in printed
+    assert f"({sum(p.numel() for p in net.parameters()):,})" in printed
