@@ -94,6 +94,7 @@ TINY_RUN = [
     "trainer.log_every_n_steps=1",
     "callbacks.progress_bar=null",
     "callbacks.model_summary=null",
+    "baselines=false",  # the comparison with the baselines is tested in test_baselines.py
 ]
 TINY_SYNTHETIC = [
     "data=synthetic",

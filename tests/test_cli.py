@@ -85,6 +85,7 @@ def test_ddp_two_cpu_processes_match_a_single_process_evaluation(tmp_path):
             *SMALL_GLADNET,
             "trainer.limit_val_batches=null",
             "trainer.limit_test_batches=null",
+            "baselines=[input,gamma]",  # scored over both ranks' shares, as the model is
         ],
         cwd=tmp_path,
     )
@@ -99,11 +100,19 @@ def test_ddp_two_cpu_processes_match_a_single_process_evaluation(tmp_path):
     assert ddp_metrics["status"] == "ok"
 
     run_cli(
-        [sys.executable, "-m", "lle.cli.eval", "trainer=cpu", *data, f"ckpt_path={ddp_metrics['checkpoint_best']}"],
+        [
+            sys.executable,
+            "-m",
+            "lle.cli.eval",
+            "trainer=cpu",
+            *data,
+            f"ckpt_path={ddp_metrics['checkpoint_best']}",
+            "baselines=[input,gamma]",
+        ],
         cwd=tmp_path,
     )
     single = json.loads((only_run_dir(tmp_path / "logs" / "eval" / "runs") / "metrics.json").read_text())
-    for key in ("test/psnr", "test/ssim"):
+    for key in ("test/psnr", "test/ssim", "baseline/input/test/psnr", "baseline/gamma/test/ssim"):
         assert single[key] == pytest.approx(ddp_metrics[key], abs=1e-4)
 
     # Validation of the same checkpoint (the one epoch's weights) in one process, on the same validation split.

@@ -61,6 +61,7 @@ def test_train_writes_run_outputs_and_eval_reproduces_test_metrics(tiny_train_cf
             "data.eval_batch_size=2",
             f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}",
             "save_images=true",
+            "baselines=false",
         ],
         tmp_path / "eval_run",
     )

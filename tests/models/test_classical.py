@@ -263,6 +263,7 @@ def test_baseline_on_packed_raw_follows_the_data_config(name, dataset, channels,
 
 def test_lle_eval_of_a_baseline_on_raw_data(name, tmp_path):
     tiny_raw = ["data=synthetic_raw", "data.num_scenes=6", "data.image_size=[96,144]", "data.eval_crop_size=32"]
-    result = evaluate(compose_config("eval", ["trainer=cpu", f"model={name}", *tiny_raw], tmp_path))
+    # baselines=false: the comparison on RAW data is tested once, in test_run_summary.py
+    result = evaluate(compose_config("eval", ["trainer=cpu", f"model={name}", "baselines=false", *tiny_raw], tmp_path))
     assert result["status"] == "ok" and result["choice/data"] == "synthetic_raw"
     assert 0 < result["test/psnr"] < 60 and 0 < result["test/ssim"] <= 1

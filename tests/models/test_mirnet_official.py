@@ -156,6 +156,7 @@ def test_lle_eval_accepts_an_official_weight_file(official, tmp_path):
             "data.num_test=1",
             "data.eval_crop_size=32",
             "data.eval_batch_size=1",
+            "baselines=false",
         ],
         tmp_path / "eval",
     )

@@ -27,9 +27,21 @@ MIN_TILE = 32  # pixels
 RAW_SUFFIXES = (".dng", ".arw", ".raf", ".nef", ".cr2", ".cr3", ".orf", ".rw2")
 
 
+class DefaultsOnceFormatter(argparse.HelpFormatter):
+    """Appends an option's default where it tells something: not where the help already states it, nor for
+    flags and options that are unset by default (argparse's ArgumentDefaultsHelpFormatter adds "(default: None)"
+    and "(default: False)" everywhere, and a second default where the text names one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="lle-enhance", description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog="lle-enhance", description=__doc__.split("\n\n")[0], formatter_class=DefaultsOnceFormatter
     )
     parser.add_argument("input", help="an image file, a folder of images, or a quoted glob such as 'dir/*.png'")
     parser.add_argument("output", type=Path, help="folder for the enhanced PNGs (created if needed)")

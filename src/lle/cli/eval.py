@@ -4,28 +4,32 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_values, register_resolvers
-from lle.inference import load_official
 from lle.metrics import keys
-from lle.modules import EnhancementModule
-from lle.runs.checkpoint import load_lle_checkpoint, read_metadata_of_option
 from lle.runs.guard import check_output_dir
-from lle.runs.loggers import check_logger_packages
-from lle.runs.record import record_run
 from lle.runs.results import final_metrics, run_result, write_json, write_per_image_csv
-from lle.runs.task import choices, guarded, instantiate_group, run_as_command
+from lle.runs.task import choices, guarded, run_as_command
+
+if TYPE_CHECKING:
+    import pytorch_lightning as pl
+
+# torch and Lightning are imported inside the task, so that `lle-eval --help` starts fast (see lle.cli.train).
 
 log = logging.getLogger("lle")
 
 
 def _module_to_evaluate(cfg: DictConfig, chosen: str | None) -> tuple[pl.LightningModule, str | None]:
+    from hydra.utils import instantiate
+
+    from lle.inference import load_official
+    from lle.modules import EnhancementModule
+    from lle.runs.checkpoint import load_lle_checkpoint
+
     if cfg.get("ckpt_path"):
         module, metadata = load_lle_checkpoint(cfg.ckpt_path)
         if chosen and chosen != metadata.model_name:
@@ -50,6 +54,17 @@ def _module_to_evaluate(cfg: DictConfig, chosen: str | None) -> tuple[pl.Lightni
 
 @guarded
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
+    from lle.runs.checkpoint import read_metadata_of_option
+    from lle.runs.lightning_output import quiet_lightning
+    from lle.runs.loggers import check_logger_packages
+    from lle.runs.record import record_run
+    from lle.runs.task import instantiate_group
+
+    quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     check_top_level_keys(cfg, "eval")
     check_values(cfg)
@@ -63,10 +78,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if not (weights.exists() or weights.with_name(weights.name + ".index").is_file()):
             raise UsageError(f"model_weights={cfg.model_weights}: no such file or folder {weights}")
     check_logger_packages(cfg)
+    asked = chosen_baselines(cfg.get("baselines"), choices().get("model"))  # a bad list is named before any work
     check_output_dir(output_dir)  # an evaluation never writes into a training run's directory
     pl.seed_everything(cfg.seed, workers=True)
     picked = choices()
     module, model_name = _module_to_evaluate(cfg, picked.get("model"))
+    baselines = [name for name in asked if name != model_name]  # a checkpoint's model is known once it is read
 
     datamodule = instantiate(cfg.data)
     if cfg.get("save_images"):
@@ -77,17 +94,21 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         record_run(cfg, output_dir)
     trainer.test(module, datamodule=datamodule)
     metrics = {k: v for k, v in final_metrics(trainer.callback_metrics).items() if k.startswith(f"{keys.TEST}/")}
+    metrics.update(evaluate_baselines(cfg, datamodule, baselines, getattr(module, "gt_mean_metrics", True)))
     result = run_result(
         {**picked, "model": model_name},
         metrics,
         sum(p.numel() for p in module.net.parameters()),
         checkpoint=str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
         **({"weights": "official"} if cfg.get("model_weights") else {}),  # the authors' weights: lle-report marks it
+        **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes")},
     )
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)
         write_per_image_csv(output_dir / "per_image.csv", module.test_results)
-        log.info("metrics: %s → %s", {k: round(v, 4) for k, v in metrics.items()}, output_dir / "metrics.json")
+        tested = {k: round(v, 4) for k, v in metrics.items() if k.startswith(f"{keys.TEST}/")}
+        log.info("metrics: %s → %s", tested, output_dir / "metrics.json")
+        log.info("%s", comparison_table(model_name, metrics, (result["split_sizes"] or {}).get("test")))
     return result
 
 

@@ -3,9 +3,11 @@ run left behind.
 
 PATH is a multirun directory (searched recursively), a run directory or a `metrics.json`. Writes to DIR
 (default `<first PATH>/report`): `leaderboard.md`, `leaderboard.csv` (raw values, exactly as in each
-`metrics.json`), `psnr_vs_macs.png`, `per_image_psnr.png` and `index.html` with the latest validation
-image grid of every run. Rows are sorted by test PSNR; failed and unfinished runs are listed with their
-error, never dropped.
+`metrics.json`), `index.html` with the latest validation image grid of every run, and the figures
+`psnr_vs_macs.png` and `per_image_psnr.png` where there is something to draw and matplotlib (the `report`
+extra) to draw it. Rows are sorted by test PSNR; failed and unfinished runs are listed with their error, never
+dropped; the baselines the runs scored beside themselves (the input, the classical methods) are rows of their
+own, listed once per data, protocol and scores.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from lle.report import FILES, markdown_table, write_report
 from lle.runs.results import OK
 
 
@@ -30,16 +31,27 @@ def main(argv: list[str] | None = None) -> int:
         help="an lle-bench bench.json: adds each model's latency (ms, batch 1) as latency_ms/<device>/<size>",
     )
     args = parser.parse_args(argv)
+    # Imported after the arguments are read (the report reads configs and counts MACs with torch and Hydra), so
+    # that `lle-report --help` is instant.
+    from lle.report import markdown_table, write_report
+    from lle.report.collect import RUN
+
     first = args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent
     out = args.out or first / "report"
     try:
-        rows = write_report(args.paths, out, args.bench)
+        report = write_report(args.paths, out, args.bench)
     except FileNotFoundError as err:
         print(f"lle-report: {err}", file=sys.stderr)
         return 2
-    print(markdown_table(rows))
-    failed = sum(r["status"] != OK for r in rows)
-    print(f"\n{len(rows)} runs ({failed} not ok); report in {out}: {', '.join(FILES)}")
+    print(markdown_table(report.rows))
+    runs = [r for r in report.rows if r["kind"] == RUN]
+    failed = sum(r["status"] != OK for r in runs)
+    baselines = len(report.rows) - len(runs)
+    print(
+        f"\n{len(runs)} runs ({failed} not ok), {baselines} baseline rows; report in {out}: {', '.join(report.files)}"
+    )
+    for note in report.notes:
+        print(note)
     return 0
 
 

@@ -7,12 +7,9 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import pytorch_lightning as pl
-import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lle.config import (
@@ -24,24 +21,23 @@ from lle.config import (
     register_resolvers,
 )
 from lle.metrics import keys
-from lle.runs.checkpoint import CheckpointMetadata, read_metadata_of_option
 from lle.runs.guard import check_output_dir
-from lle.runs.loggers import (
-    check_logger_packages,
-    continue_logger_runs,
-    describe_wandb_runs,
-    remember_logger_runs,
-    summarize_wandb_runs,
-)
-from lle.runs.record import record_run
 from lle.runs.results import OK, final_metrics, read_status, run_result, write_json, write_per_image_csv
-from lle.runs.task import choices, guarded, instantiate_group, log_hyperparameters, run_as_command
+from lle.runs.task import choices, guarded, run_as_command
+
+if TYPE_CHECKING:
+    from lle.runs.checkpoint import CheckpointMetadata
+
+# torch, Lightning and what needs them are imported inside the task, not here: `lle-train --help` starts in a
+# second or two instead of the tens of seconds that importing Lightning takes on a loaded machine.
 
 log = logging.getLogger("lle")
 
 
 def run_metadata(cfg: DictConfig, picked: dict[str, str]) -> CheckpointMetadata:
     """What this run's checkpoints carry so that they can be evaluated and loaded with nothing else."""
+    from lle.runs.checkpoint import CheckpointMetadata
+
     return CheckpointMetadata(
         model_name=picked.get("model"),
         model_config=OmegaConf.to_container(cfg.model, resolve=True),
@@ -53,6 +49,8 @@ def run_metadata(cfg: DictConfig, picked: dict[str, str]) -> CheckpointMetadata:
 
 def check_resumable(ckpt_path: str, model_name: str | None) -> None:
     """A missing, truncated or foreign checkpoint, or one of another model, is named before any work."""
+    from lle.runs.checkpoint import read_metadata_of_option
+
     metadata = read_metadata_of_option("ckpt_path", ckpt_path)
     if model_name and metadata.model_name and metadata.model_name != model_name:
         raise UsageError(
@@ -73,11 +71,28 @@ def validation_before(output_dir: Path, ckpt_path: str | None) -> dict[str, floa
 
 @guarded
 def train(cfg: DictConfig) -> dict[str, Any]:
+    import pytorch_lightning as pl
+    from hydra.utils import instantiate
+
+    from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
+    from lle.runs.lightning_output import quiet_lightning
+    from lle.runs.loggers import (
+        check_logger_packages,
+        continue_logger_runs,
+        describe_wandb_runs,
+        remember_logger_runs,
+        summarize_wandb_runs,
+    )
+    from lle.runs.record import record_run
+    from lle.runs.task import instantiate_group, log_hyperparameters
+
+    quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     check_top_level_keys(cfg, "train")
     check_values(cfg)
     check_logger_packages(cfg)
     picked = choices()
+    baselines = chosen_baselines(cfg.get("baselines"), picked.get("model")) if cfg.test else []
     if cfg.get("ckpt_path") not in (None, "last", "hpc"):
         check_resumable(cfg.ckpt_path, picked.get("model"))  # before the directory is claimed
     check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
@@ -117,6 +132,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # train) the weights in memory are tested.
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
         metrics.update(final_metrics(trainer.callback_metrics))
+        metrics.update(evaluate_baselines(cfg, datamodule, baselines, getattr(module, "gt_mean_metrics", True)))
 
     result = run_result(
         picked,
@@ -138,11 +154,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             output_dir / "metrics.json",
             {k: round(v, 4) for k, v in metrics.items() if k.startswith(f"{keys.TEST}/") or k == keys.VAL_PSNR_BEST},
         )
+        if cfg.test:
+            log.info(
+                "%s", comparison_table(picked.get("model"), metrics, (result.get("split_sizes") or {}).get("test"))
+            )
     return result
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    import torch
+
+    torch.set_float32_matmul_precision("high")
     result = run_as_command("lle-train", train, cfg)
     value = result.get(cfg.get("optimized_metric") or "", None)
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
@@ -150,7 +173,6 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     register_resolvers()
-    torch.set_float32_matmul_precision("high")
     _hydra_main()
 
 

@@ -1,23 +1,14 @@
 """Image-quality metrics, their logged names (`keys`) and the protocol they follow (`protocol`).
 
-Every function takes float tensors B×3×H×W and returns one value per image (shape B).
+Every function takes float tensors B×3×H×W and returns one value per image (shape B). The functions are
+imported on first use, so that `lle.metrics.keys` and `lle.metrics.protocol` (read by every command, `--help`
+included) do not import torch.
 """
 
-from lle.metrics.full_reference import (
-    LUMA_WEIGHTS,
-    gaussian_window,
-    gt_mean_rescale,
-    image_metrics,
-    psnr,
-    quantize_8bit,
-    ssim,
-    ssim_map,
-)
 from lle.metrics.protocol import PROTOCOL
 
-__all__ = [
+_FULL_REFERENCE = (
     "LUMA_WEIGHTS",
-    "PROTOCOL",
     "gaussian_window",
     "gt_mean_rescale",
     "image_metrics",
@@ -25,4 +16,13 @@ __all__ = [
     "quantize_8bit",
     "ssim",
     "ssim_map",
-]
+)
+__all__ = ["PROTOCOL", *_FULL_REFERENCE]
+
+
+def __getattr__(name: str):
+    if name in _FULL_REFERENCE:
+        from lle.metrics import full_reference
+
+        return getattr(full_reference, name)
+    raise AttributeError(f"module 'lle.metrics' has no attribute {name!r}")

@@ -33,6 +33,26 @@ TEST_SSIM_GTMEAN = key(TEST, SSIM_GTMEAN)
 REPORTED = (TEST_PSNR, TEST_SSIM, TEST_PSNR_GTMEAN, TEST_SSIM_GTMEAN, VAL_PSNR_BEST)
 
 
+# Methods that train nothing, scored on the same test split beside every run: `baseline/<method>/test/psnr`.
+# The method `input` is the low-light input itself (developed as the classical methods develop packed RAW).
+BASELINE, INPUT = "baseline", "input"
+
+
+def baseline_key(method: str, logged: str) -> str:
+    """`baseline_key("dong2011", TEST_PSNR) == "baseline/dong2011/test/psnr"`."""
+    return f"{BASELINE}/{method}/{logged}"
+
+
+def is_baseline(name: str) -> bool:
+    return name.startswith(f"{BASELINE}/")
+
+
+def split_baseline_key(name: str) -> tuple[str, str]:
+    """`("dong2011", "test/psnr")` from `"baseline/dong2011/test/psnr"`."""
+    _, method, logged = name.split("/", 2)
+    return method, logged
+
+
 def is_result(name: str) -> bool:
     """Whether a logged key is a validation or test result (what metrics.json keeps of the logged values)."""
     return name.startswith((f"{VAL}/", f"{TEST}/"))

@@ -23,6 +23,9 @@ from lle.models.complexity import MACS_SIZE, count_macs
 from lle.models.interface import network_input
 from lle.runs.results import OK
 
+# What a leaderboard row is: a run, or a baseline that runs scored on their test split (`baseline_rows`).
+RUN, BASELINE = "run", "baseline"
+
 
 # --- finding runs ------------------------------------------------------------------------------------
 def _is_hidden(path: Path, root: Path) -> bool:
@@ -112,6 +115,7 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
     split = metrics.get("split_sizes") or {}
     row.update(
         {
+            "kind": RUN,
             "status": metrics.get("status", "unknown"),
             "model": metrics.get("choice/model", ""),
             # Evaluated from the authors' released weights (lle-eval model_weights=official:…), not trained by lle.
@@ -134,7 +138,61 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
     row["val_grid"] = str(grids[-1]) if grids else None
     per_image = run_dir / "per_image.csv"
     row["per_image_csv"] = str(per_image) if per_image.is_file() else None
+    row["baselines"] = _baselines_of(metrics)
     return row
+
+
+def _baselines_of(metrics: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """{method: {logged key: value}} of the baselines a run scored beside itself (`baseline/<method>/…`)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in metrics.items():
+        if keys.is_baseline(name):
+            method, logged = keys.split_baseline_key(name)
+            found.setdefault(method, {})[logged] = value
+    return found
+
+
+def baseline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per baseline the runs scored, marked `kind: baseline`. Runs on the same test split and protocol
+    score a baseline identically: a method's row with the same data, protocol and scores is listed once (its
+    `run` names the first run and how many more), and not at all where a run of that very method shows them."""
+
+    def identity(method: str, row: dict[str, Any], values: dict[str, Any]) -> tuple:
+        return (method, row["data"], row["protocol"], values.get(keys.TEST_PSNR), values.get(keys.TEST_SSIM))
+
+    shown = {identity(r["model"], r, r) for r in rows}
+    merged: dict[tuple, dict[str, Any]] = {}
+    for source in rows:
+        for method, values in source.get("baselines", {}).items():
+            same = identity(method, source, values)
+            if same in shown:
+                continue
+            if same in merged:
+                merged[same]["sources"].append(source["run"])
+                continue
+            merged[same] = {
+                "kind": BASELINE,
+                "status": OK,
+                "model": method,
+                "data": source["data"],
+                "protocol": source["protocol"],
+                "split": source["split"],
+                **{k: values.get(k) for k in keys.REPORTED},
+                "params": None,
+                "macs_256": None,
+                "gmacs_256": None,
+                "train_time_s": None,
+                "checkpoint_best": None,
+                "error": "",
+                "run_dir": source["run_dir"],
+                "val_grid": None,
+                "per_image_csv": None,
+                "sources": [source["run"]],
+            }
+    for row in merged.values():
+        first, more = row["sources"][0], len(row["sources"]) - 1
+        row["run"] = f"baseline (scored with {first}{f' and {more} more' if more else ''})"
+    return list(merged.values())
 
 
 def ranking_psnr(row: dict[str, Any]) -> float:
@@ -161,15 +219,22 @@ def bench_latencies(bench_json: str | Path) -> dict[str, dict[str, float]]:
 
 
 def leaderboard(paths: Iterable[str | Path], bench_json: str | Path | None = None) -> list[dict[str, Any]]:
-    """One row per run under `paths`, best test PSNR first, each with a `label` for the plots."""
+    """One row per run under `paths` and one per distinct baseline they scored, best test PSNR first, each with a
+    `label` for the plots."""
     rows = [read_run(run_dir, label) for run_dir, label in find_runs(paths)]
+    rows += baseline_rows(rows)
     if bench_json is not None:  # speed measured once per model by lle-bench, joined on the model name
         latencies = bench_latencies(bench_json)
         for row in rows:
             row.update(latencies.get(row["model"], {}))
     rows.sort(key=lambda r: (-ranking_psnr(r), r["run"]))  # stable order among runs without a test PSNR
     # Plots name a run by its model, and by model and run where several finished runs share a model (seeds).
-    finished = [r["model"] for r in rows if r["status"] == OK]
+    finished = [r["model"] for r in rows if r["status"] == OK and r["kind"] == RUN]
     for r in rows:
-        r["label"] = f"{r['model']} ({r['run']})" if finished.count(r["model"]) > 1 or not r["model"] else r["model"]
+        if r["kind"] == BASELINE:
+            r["label"] = f"{r['model']} (baseline)"
+        elif finished.count(r["model"]) > 1 or not r["model"]:
+            r["label"] = f"{r['model']} ({r['run']})"
+        else:
+            r["label"] = r["model"]
     return rows

@@ -15,6 +15,7 @@ from string import Template
 from typing import Any
 
 from lle.atomic import write_atomic, write_text_atomic
+from lle.report.collect import BASELINE
 from lle.report.tables import cell, markdown_columns, notes
 from lle.runs.results import OK
 
@@ -25,7 +26,7 @@ def _template() -> Template:
 
 
 def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
-    """The header cells and the body rows; failed and unfinished runs are highlighted."""
+    """The header cells and the body rows; failed and unfinished runs are highlighted, baselines greyed."""
     columns = markdown_columns(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h, _ in columns)
     body = []
@@ -34,7 +35,7 @@ def _table(rows: list[dict[str, Any]]) -> tuple[str, str]:
         cells = "".join(
             f"<td>{html.escape(cell(row.get(k), d).replace(chr(92) + '|', '|'))}</td>" for k, _, d in columns
         )
-        css = "" if row["status"] == OK else ' class="failed"'
+        css = ' class="failed"' if row["status"] != OK else ' class="baseline"' if row.get("kind") == BASELINE else ""
         body.append(f"<tr{css}><td>{rank}</td>{cells}</tr>")
     return head, "\n".join(body)
 
@@ -60,13 +61,26 @@ def _grids(rows: list[dict[str, Any]], grids_dir: Path) -> str:
     return "\n".join(sections) or "<p>no validation images found</p>"
 
 
-def write_html(rows: list[dict[str, Any]], out: Path) -> None:
-    """index.html next to the plots; each run's latest validation grid is copied in, so the folder can be
-    moved or shared on its own."""
+FIGURE_ALT = {"psnr_vs_macs.png": "test PSNR vs GMACs", "per_image_psnr.png": "per-image PSNR"}
+
+
+def _figures(figures: list[str]) -> str:
+    if not figures:
+        return "<p>no plots (see the output of lle-report)</p>"
+    return " ".join(f'<img src="{html.escape(f)}" alt="{html.escape(FIGURE_ALT.get(f, f))}">' for f in figures)
+
+
+def write_html(rows: list[dict[str, Any]], out: Path, figures: list[str] = ("psnr_vs_macs.png", "per_image_psnr.png")):
+    """index.html next to the `figures` (files in `out`); each run's latest validation grid is copied in, so the
+    folder can be moved or shared on its own."""
     grids_dir = out / "grids"
     grids_dir.mkdir(exist_ok=True)
     head, body = _table(rows)
     page = _template().substitute(
-        head=head, rows=body, sections=_grids(rows, grids_dir), notes=html.escape(notes()).replace("\n", "<br>\n")
+        head=head,
+        rows=body,
+        figures=_figures(list(figures)),
+        sections=_grids(rows, grids_dir),
+        notes=html.escape(notes()).replace("\n", "<br>\n"),
     )
     write_text_atomic(out / "index.html", page)

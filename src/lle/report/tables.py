@@ -13,7 +13,8 @@ from lle.metrics import keys
 from lle.metrics.protocol import PROTOCOL
 from lle.models.complexity import MACS_SIZE
 
-# (key in a leaderboard row, Markdown header, decimals; None: the value as it is)
+# (key in a leaderboard row, Markdown header, decimals; None: the value as it is). Numbers get thousands
+# separators (931,523 parameters).
 Column = tuple[str, str, int | None]
 MARKDOWN_COLUMNS: tuple[Column, ...] = (
     ("model", "model", None),
@@ -28,12 +29,15 @@ MARKDOWN_COLUMNS: tuple[Column, ...] = (
     (keys.TEST_PSNR_GTMEAN, "PSNR GT-mean", 2),
     (keys.TEST_SSIM_GTMEAN, "SSIM GT-mean", 4),
     (keys.VAL_PSNR_BEST, "val PSNR", 2),
-    ("params", "params", None),
+    ("params", "params", 0),
     ("gmacs_256", "GMACs @256²", 3),
     ("train_time_s", "train time (s)", 1),
     ("checkpoint_best", "checkpoint", None),
     ("error", "error", None),
 )
+
+
+LATENCY_DECIMALS = 2  # milliseconds
 
 
 def _latency_keys(rows: list[dict[str, Any]]) -> list[str]:
@@ -45,6 +49,7 @@ def _latency_keys(rows: list[dict[str, Any]]) -> list[str]:
 def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
     return [
         "run",
+        "kind",
         "status",
         "model",
         "weights",
@@ -78,7 +83,7 @@ def cell(value: Any, decimals: int | None) -> str:
     if value is None or value == "":
         return ""
     if decimals is not None and isinstance(value, (int, float)):
-        return "nan" if math.isnan(value) else f"{value:.{decimals}f}"
+        return "nan" if math.isnan(value) else f"{value:,.{decimals}f}"
     text = str(value).splitlines()[0] if str(value) else ""
     return text.replace("|", "\\|")
 
@@ -87,7 +92,7 @@ def markdown_columns(rows: list[dict[str, Any]]) -> list[Column]:
     """MARKDOWN_COLUMNS with the latency columns before the training time (the HTML page shows the same)."""
     columns = list(MARKDOWN_COLUMNS)
     at = [c[0] for c in columns].index("train_time_s")
-    return columns[:at] + [(k, k, None) for k in _latency_keys(rows)] + columns[at:]
+    return columns[:at] + [(k, k, LATENCY_DECIMALS) for k in _latency_keys(rows)] + columns[at:]
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
@@ -107,7 +112,10 @@ def notes() -> str:
     return (
         f"Sorted by test PSNR; runs without one (failed, incomplete) come last with their error.\n"
         f"GMACs: one forward pass at 1×C×{MACS_SIZE}×{MACS_SIZE}, FLOPs/2 from torch's FlopCounterMode "
-        "(convolutions and matrix products only: classical methods' pixel operations are not counted).\n\n"
+        "(convolutions and matrix products only: classical methods' pixel operations are not counted).\n"
+        "Rows whose run reads 'baseline (scored with …)' train nothing (the input itself, lle's classical methods): "
+        "the runs named scored them on their own test split, with the same metrics; one row per data, protocol "
+        "and scores.\n\n"
         f'"lle standard" protocol:\n{protocol}\n'
     )
 

@@ -10,17 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from lle.config import UsageError
 from lle.runs.guard import RunDirectoryTaken, RunDirectoryUnwritable, release_output_dir
-from lle.runs.loggers import finish_wandb_run
 from lle.runs.results import FAILED, INTERRUPTED, record_failure
 
 log = logging.getLogger("lle")
@@ -34,6 +31,13 @@ HYDRA_OWN_FILES = (".hydra",)  # and the job's .log
 
 # What a process killed by SIGTERM reports by convention (128 + 15): schedulers and shells read it as such.
 INTERRUPTED_EXIT_CODE = 143
+
+
+def _rank() -> int:
+    # Lightning is imported when a task runs, not when a command starts: `lle-train --help` stays fast.
+    from pytorch_lightning.utilities import rank_zero_only
+
+    return rank_zero_only.rank
 
 
 def choices() -> dict[str, str]:
@@ -67,6 +71,10 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
     on with the next job (its directory says what went wrong); a single run re-raises."""
 
     def wrapper(cfg: DictConfig) -> dict[str, Any]:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        from lle.runs.loggers import finish_wandb_run
+
         output_dir = Path(cfg.paths.output_dir)
         failed = False
         try:
@@ -75,7 +83,7 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
             # Lightning stops on SIGTERM (a scheduler's pre-emption) with a SystemExit without a code, which
             # would exit 0 as if the run had finished: say so, and exit as a terminated process does.
             failed = True
-            if pl.utilities.rank_zero_only.rank == 0:
+            if _rank() == 0:
                 record_failure(output_dir, err, choices_or_empty(), status=INTERRUPTED)
                 last = output_dir / "checkpoints" / "last.ckpt"
                 resume = f"; resume with ckpt_path={last} hydra.run.dir={output_dir}" if last.exists() else ""
@@ -87,7 +95,7 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
             # Never into a directory that is not this run's; a refused single run records nothing, a sweep
             # records its refused job, so that lle-report lists it.
             ours = not isinstance(err, (RunDirectoryTaken, RunDirectoryUnwritable))
-            if pl.utilities.rank_zero_only.rank == 0 and ours and (multirun or not isinstance(err, NOT_STARTED)):
+            if _rank() == 0 and ours and (multirun or not isinstance(err, NOT_STARTED)):
                 try:
                     written = record_failure(output_dir, err, choices_or_empty())
                 except OSError as unrecorded:  # e.g. the full disk that made the run fail
@@ -137,7 +145,7 @@ def _users_mistake(err: BaseException) -> BaseException | None:
 
 
 def _remove_if_only_hydra_files(output_dir: Path) -> None:
-    if not output_dir.is_dir() or pl.utilities.rank_zero_only.rank != 0:
+    if not output_dir.is_dir() or _rank() != 0:
         return
     entries = list(output_dir.iterdir())
     if all(p.name in HYDRA_OWN_FILES or (p.is_file() and p.suffix == ".log") for p in entries):
