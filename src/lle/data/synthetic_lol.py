@@ -26,7 +26,7 @@ def _crop(image: np.ndarray, size: int | None, rng: np.random.Generator, scale: 
     if size is None:
         return image
     h, w = image.shape[:2]
-    side = min(h, w, max(size, int(round(size / scale))))
+    side = min(h, w, max(size, round(size / scale)))
     top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
     crop = image[top : top + side, left : left + side]
     if side == size:
