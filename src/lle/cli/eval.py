@@ -11,13 +11,15 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lle.callbacks.image_grid import ImageGridLogger
 from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_values, register_resolvers
 from lle.inference import load_official
 from lle.metrics import keys
+from lle.metrics.evaluation import TestMetrics
 from lle.modules import EnhancementModule
 from lle.runs.checkpoint import load_lle_checkpoint, read_metadata_of_option
 from lle.runs.guard import check_output_dir
-from lle.runs.loggers import check_logger_packages
+from lle.runs.loggers import check_logger_packages, summarize_wandb_runs
 from lle.runs.record import record_run
 from lle.runs.results import final_metrics, run_result, write_json, write_per_image_csv
 from lle.runs.task import choices, guarded, instantiate_group, run_as_command
@@ -68,10 +70,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     module, model_name = _module_to_evaluate(cfg, picked.get("model"))
 
     datamodule = instantiate(cfg.data)
+    paired = getattr(datamodule, "paired", True)
+    try:  # model files are found (or their absence explained) before any work
+        module.extra_test_metrics = TestMetrics(paired, **(cfg.get("metrics") or {}))
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from err
     if cfg.get("save_images"):
         module.save_images_dir = output_dir / "images" / "test"
         module.save_images_dir.mkdir(parents=True, exist_ok=True)
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False, callbacks=[])
+    loggers = instantiate_group(cfg.get("logger")) or False
+    # The test grid: input | output (| target) of the first test images, in <run>/images/test/grid.png.
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[ImageGridLogger()])
     if trainer.is_global_zero:
         record_run(cfg, output_dir)
     trainer.test(module, datamodule=datamodule)
@@ -81,10 +90,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         metrics,
         sum(p.numel() for p in module.net.parameters()),
         checkpoint=str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
+        **module.extra_test_metrics.protocol(),
+        paired=paired,
     )
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)
         write_per_image_csv(output_dir / "per_image.csv", module.test_results)
+        summarize_wandb_runs(trainer.loggers, result)
         log.info("metrics: %s → %s", {k: round(v, 4) for k, v in metrics.items()}, output_dir / "metrics.json")
     return result
 
