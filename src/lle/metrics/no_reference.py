@@ -11,9 +11,9 @@
    an RGB array (5.7497 on baboon.png). docs/metrics.md has both figures.
 2. Cropped to a whole number of 96×96 blocks (top-left kept), no overlap.
 3. At two scales (the image, then MATLAB's bicubic antialiased `imresize(im, 0.5)`): MSCN coefficients with a
-   7×7 Gaussian (σ = 7/6, replicated border), (I − μ)/(σ + 1), exact in flat regions (see `mscn`); per block (96², then 48²) 18 features: a GGD fit
-   of the coefficients and AGGD fits of their products with the 4 neighbours (circularly shifted in the block),
-   by the release's grid search over the shape 0.2:0.001:10.
+   7×7 Gaussian (σ = 7/6, replicated border), (I − μ)/(σ + 1), exact in flat regions (see `mscn`); per block
+   (96², then 48²) 18 features: a GGD fit of the coefficients and AGGD fits of their products with the 4
+   neighbours (circularly shifted in the block), by the release's grid search over the shape 0.2:0.001:10.
 4. A Gaussian fitted to the 36 features of the blocks (NaN-aware: `nanmean`, `nancov` over complete rows) and
    the distance to the pristine model: sqrt((μp − μd)ᵀ pinv((Σp + Σd)/2) (μp − μd)).
 
