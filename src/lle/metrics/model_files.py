@@ -39,7 +39,7 @@ def locate(what: str, path: str | Path | None, env: str, packaged: tuple[str, st
         if given:
             given = Path(given).expanduser()
             if not given.is_file():
-                raise MissingModelFile(f"{what}: {given} (from {source}) is not a file")
+                raise MissingModelFile(f"{what}: {given} (from {source}) is not a file. {how_to_get}")
             return given
     if packaged is not None:
         found = package_file(*packaged)

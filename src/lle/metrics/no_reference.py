@@ -26,6 +26,7 @@ importing basicsr.
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,7 +197,8 @@ def niqe_features(gray: torch.Tensor, block: int = NIQE_BLOCK) -> torch.Tensor:
 
 def _nan_mean_cov(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # MATLAB's nanmean (per column) and nancov (rows with any NaN dropped; N − 1 normalisation).
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with warnings.catch_warnings():  # a column without any finite value: NaN, as MATLAB's nanmean
+        warnings.simplefilter("ignore", RuntimeWarning)
         mu = np.nanmean(features, axis=0) if np.isfinite(features).any() else np.full(features.shape[1], np.nan)
     complete = features[np.isfinite(features).all(1)]
     if len(complete) > 1:
