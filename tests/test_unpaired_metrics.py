@@ -199,7 +199,7 @@ def test_lle_eval_on_an_unpaired_folder_then_lle_report(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["name"] for r in rows] == ["01", "02", "night__03"] and set(rows[0]) == {"name", keys.NIQE}
     assert metrics[keys.TEST_NIQE] == pytest.approx(np.mean([float(r[keys.NIQE]) for r in rows]), rel=1e-6)
-    grid = read_image(run / "images" / "test" / "grid.png")
+    grid = read_image(run / "images" / "test_grid.png")
     # Three rows of input | output, each scaled to the first row's 400 px height (03: 300×192 → 625×400).
     assert grid.shape == (3 * 400, 2 * 625, 3)
 

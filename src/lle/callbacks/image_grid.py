@@ -5,8 +5,8 @@ The module's `validation_step` returns `{"pred": …}` and, optionally, `{"visua
 saved as `<run>/images/val/epoch_NNNN.png` and sent to TensorBoard / W&B when those loggers are used.
 Only rank 0 collects and writes.
 
-At test time (lle-eval) the first test images make `<run>/images/test/grid.png` the same way: input | output
-| target, or input | output for unpaired data (no target). Test images differ in size, so each row is scaled
+At test time (lle-eval) the first test images make `<run>/images/test_grid.png` the same way: input |
+output | target, or input | output for unpaired data (no target). Test images differ in size, so each row is scaled
 to the first row's height, keeping its aspect ratio, and rows are padded to one width.
 """
 
@@ -99,7 +99,8 @@ class ImageGridLogger(pl.Callback):
             )
         width = max(r.shape[-1] for r in scaled)
         grid = torch.cat([F.pad(r, (0, width - r.shape[-1])) for r in scaled], dim=1).clamp(0, 1)
-        path = Path(trainer.default_root_dir) / "images" / "test" / "grid.png"
+        # Beside images/test/, which holds the saved outputs only (lle-eval save_images=true).
+        path = Path(trainer.default_root_dir) / "images" / "test_grid.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         write_image(path, grid)
         caption = "input | output" + (" | target" if len(rows[0]) > 2 else "")

@@ -79,7 +79,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         module.save_images_dir = output_dir / "images" / "test"
         module.save_images_dir.mkdir(parents=True, exist_ok=True)
     loggers = instantiate_group(cfg.get("logger")) or False
-    # The test grid: input | output (| target) of the first test images, in <run>/images/test/grid.png.
+    # The test grid: input | output (| target) of the first test images, in <run>/images/test_grid.png.
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[ImageGridLogger()])
     if trainer.is_global_zero:
         record_run(cfg, output_dir)

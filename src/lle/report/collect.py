@@ -143,7 +143,7 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
     row["gmacs_256"] = row["macs_256"] / 1e9 if row["macs_256"] is not None else None
     grids = sorted((run_dir / "images" / keys.VAL).glob("epoch_*.png"))
     row["val_grid"] = str(grids[-1]) if grids else None
-    test_grid = run_dir / "images" / keys.TEST / "grid.png"  # lle-eval's: input | output (| target)
+    test_grid = run_dir / "images" / "test_grid.png"  # lle-eval's: input | output (| target)
     row["test_grid"] = str(test_grid) if test_grid.is_file() else None
     row["paired"] = metrics.get("paired", True)
     per_image = run_dir / "per_image.csv"
