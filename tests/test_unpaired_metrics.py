@@ -185,6 +185,13 @@ def test_paired_test_with_niqe_and_a_seeded_lpips(tmp_path):
     assert set(metrics.protocol()) == {"protocol/niqe", "protocol/lpips"}
     with pytest.raises(ValueError, match="unpaired"):
         TestMetrics(paired=False, lpips="alex")
+    # An image too small for NIQE's blocks is named.
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.fromarray(dark_photo("coffee")[:64, :300]).save(tiny / "small.png")
+    module.extra_test_metrics = TestMetrics(paired=False)
+    with pytest.raises(ValueError, match=r"small: NIQE needs images of at least 96x96"):
+        trainer.test(module, datamodule=UnpairedImageDataModule(root=str(tiny)), verbose=False)
 
 
 def test_lle_eval_on_an_unpaired_folder_then_lle_report(tmp_path):

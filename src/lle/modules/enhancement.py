@@ -175,7 +175,10 @@ class EnhancementModule(pl.LightningModule):
         else:  # unpaired data (lle.data.unpaired): no-reference metrics only
             pred, values = self._evaluate_unpaired(batch), {}
         if self.extra_test_metrics is not None:
-            values.update(self.extra_test_metrics(pred, batch.get("target")))
+            try:
+                values.update(self.extra_test_metrics(pred, batch.get("target")))
+            except ValueError as err:  # e.g. an image too small for NIQE's 96×96 blocks: say which one
+                raise ValueError(f"{', '.join(map(str, batch['name']))}: {err}") from err
         for i, name in enumerate(batch["name"]):
             self.test_results.append({"name": name, **{k: float(v[i]) for k, v in values.items()}})
         if self.save_images_dir is not None:
