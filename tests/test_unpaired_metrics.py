@@ -27,6 +27,7 @@ from lle.metrics.model_files import MissingModelFile
 from lle.metrics.no_reference import mscn, niqe, niqe_model
 from lle.models.classical import Gamma
 from lle.modules import EnhancementModule
+from lle.report.build import write_report
 from test_cli import run_cli
 
 
@@ -162,7 +163,7 @@ def test_paired_test_with_niqe_and_a_seeded_lpips(tmp_path):
     for split in ("train", "test"):
         for side in ("low", "high"):
             (tmp_path / split / side).mkdir(parents=True)
-    for i, name in enumerate(["coffee", "chelsea", "astronaut"]):
+    for i, name in enumerate(["coffee", "chelsea"]):
         high = getattr(skdata, name)()[:192, :192, :3]
         for split in ("train", "test"):
             Image.fromarray(high).save(tmp_path / split / "high" / f"{i}.png")
@@ -180,7 +181,7 @@ def test_paired_test_with_niqe_and_a_seeded_lpips(tmp_path):
     logged = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     assert {keys.TEST_PSNR, keys.TEST_SSIM, keys.TEST_NIQE, keys.TEST_LPIPS} <= set(logged)
     rows = module.test_results
-    assert [r["name"] for r in rows] == ["0", "1", "2"] and all(keys.NIQE in r and keys.LPIPS in r for r in rows)
+    assert [r["name"] for r in rows] == ["0", "1"] and all(keys.NIQE in r and keys.LPIPS in r for r in rows)
     assert logged[keys.TEST_NIQE] == pytest.approx(np.mean([r[keys.NIQE] for r in rows]), rel=1e-6)
     assert set(metrics.protocol()) == {"protocol/niqe", "protocol/lpips"}
     with pytest.raises(ValueError, match="unpaired"):
@@ -210,7 +211,7 @@ def test_lle_eval_on_an_unpaired_folder_then_lle_report(tmp_path):
     # Three rows of input | output, each scaled to the first row's 400 px height (03: 300×192 → 625×400).
     assert grid.shape == (3 * 400, 2 * 625, 3)
 
-    run_cli([sys.executable, "-m", "lle.cli.report", str(run), "--out", str(tmp_path / "report")], tmp_path)
+    write_report([run], tmp_path / "report")  # lle-report's library call (the command is tested in test_sweeps)
     table = (tmp_path / "report" / "leaderboard.md").read_text()
     assert "NIQE ↓" in table and f"{metrics[keys.TEST_NIQE]:.4f}" in table and "lle standard" in table
     page = (tmp_path / "report" / "index.html").read_text()
