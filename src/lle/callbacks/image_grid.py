@@ -4,6 +4,10 @@ The module's `validation_step` returns `{"pred": …}` and, optionally, `{"visua
 (Retinex-Net's reflectance and illumination maps); each visual becomes one more column. The grid is
 saved as `<run>/images/val/epoch_NNNN.png` and sent to TensorBoard / W&B when those loggers are used.
 Only rank 0 collects and writes.
+
+At test time (lle-eval) the first test images make `<run>/images/test_grid.png` the same way: input |
+output | target, or input | output for unpaired data (no target). Test images differ in size, so each row is scaled
+to the first row's height, keeping its aspect ratio, and rows are padded to one width.
 """
 
 from __future__ import annotations
@@ -66,3 +70,40 @@ class ImageGridLogger(pl.Callback):
                 logger.experiment.add_image(f"val/images ({caption})", grid, global_step=trainer.global_step)
             elif isinstance(logger, pl.loggers.WandbLogger):
                 logger.log_image(key="val/images", images=[grid], caption=[caption], step=trainer.global_step)
+
+    # --- test (lle-eval) -------------------------------------------------------------------------------
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._test_rows: list[list[torch.Tensor]] = []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        rows = getattr(self, "_test_rows", None)
+        if not trainer.is_global_zero or rows is None or not isinstance(outputs, dict) or len(rows) >= self.num_images:
+            return
+        target = batch.get("target")
+        for i in range(min(batch["input"].shape[0], self.num_images - len(rows))):
+            size = tuple((target if target is not None else outputs["pred"]).shape[-2:])
+            columns = [batch["input"][i], outputs["pred"][i], *([target[i]] if target is not None else [])]
+            rows.append([_displayable(c, size) for c in columns])
+
+    def on_test_epoch_end(self, trainer, pl_module) -> None:
+        rows = getattr(self, "_test_rows", None)
+        if not trainer.is_global_zero or not rows:
+            return
+        height = rows[0][0].shape[-2]
+        scaled = []
+        for row in rows:
+            h, w = row[0].shape[-2:]
+            size = (height, max(1, round(w * height / h)))
+            scaled.append(
+                torch.cat([F.interpolate(c[None], size=size, mode="bilinear", antialias=True)[0] for c in row], 2)
+            )
+        width = max(r.shape[-1] for r in scaled)
+        grid = torch.cat([F.pad(r, (0, width - r.shape[-1])) for r in scaled], dim=1).clamp(0, 1)
+        # Beside images/test/, which holds the saved outputs only (lle-eval save_images=true).
+        path = Path(trainer.default_root_dir) / "images" / "test_grid.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path, grid)
+        caption = "input | output" + (" | target" if len(rows[0]) > 2 else "")
+        for logger in trainer.loggers:
+            if isinstance(logger, pl.loggers.WandbLogger):
+                logger.log_image(key="test/images", images=[grid], caption=[caption])

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig
 
+from lle.callbacks.image_grid import ImageGridLogger
 from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_values, register_resolvers
 from lle.metrics import keys
 from lle.runs.guard import check_output_dir
@@ -57,10 +58,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
+    from lle.metrics.evaluation import TestMetrics
     from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
     from lle.runs.checkpoint import read_metadata_of_option
     from lle.runs.lightning_output import quiet_lightning
-    from lle.runs.loggers import check_logger_packages
+    from lle.runs.loggers import check_logger_packages, summarize_wandb_runs
     from lle.runs.record import record_run
     from lle.runs.task import instantiate_group
 
@@ -86,10 +88,17 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     baselines = [name for name in asked if name != model_name]  # a checkpoint's model is known once it is read
 
     datamodule = instantiate(cfg.data)
+    paired = getattr(datamodule, "paired", True)
+    try:  # model files are found (or their absence explained) before any work
+        module.extra_test_metrics = TestMetrics(paired, **(cfg.get("metrics") or {}))
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from err
     if cfg.get("save_images"):
         module.save_images_dir = output_dir / "images" / "test"
         module.save_images_dir.mkdir(parents=True, exist_ok=True)
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=instantiate_group(cfg.get("logger")) or False, callbacks=[])
+    loggers = instantiate_group(cfg.get("logger")) or False
+    # The test grid: input | output (| target) of the first test images, in <run>/images/test_grid.png.
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[ImageGridLogger()])
     if trainer.is_global_zero:
         record_run(cfg, output_dir)
     trainer.test(module, datamodule=datamodule)
@@ -102,10 +111,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         checkpoint=str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
         **({"weights": "official"} if cfg.get("model_weights") else {}),  # the authors' weights: lle-report marks it
         **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes")},
+        **module.extra_test_metrics.protocol(),
+        paired=paired,
     )
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)
         write_per_image_csv(output_dir / "per_image.csv", module.test_results)
+        summarize_wandb_runs(trainer.loggers, result)
         tested = {k: round(v, 4) for k, v in metrics.items() if k.startswith(f"{keys.TEST}/")}
         log.info("metrics: %s → %s", tested, output_dir / "metrics.json")
         log.info("%s", comparison_table(model_name, metrics, (result["split_sizes"] or {}).get("test")))

@@ -13,6 +13,8 @@ TRAIN, VAL, TEST = "train", "val", "test"
 PSNR, SSIM, PSNR_GTMEAN, SSIM_GTMEAN = "psnr", "ssim", "psnr_gtmean", "ssim_gtmean"
 IMAGE_METRICS = (PSNR, SSIM, PSNR_GTMEAN, SSIM_GTMEAN)
 REFERENCE_METRICS = (PSNR, SSIM)  # the defaults; the GT-mean variants use the ground truth's brightness
+# Optional test metrics (lle.metrics.evaluation): NIQE needs no reference (unpaired data), LPIPS does.
+NIQE, LPIPS = "niqe", "lpips"
 
 
 def key(stage: str, name: str) -> str:
@@ -28,9 +30,13 @@ TEST_PSNR = key(TEST, PSNR)
 TEST_SSIM = key(TEST, SSIM)
 TEST_PSNR_GTMEAN = key(TEST, PSNR_GTMEAN)
 TEST_SSIM_GTMEAN = key(TEST, SSIM_GTMEAN)
+TEST_NIQE = key(TEST, NIQE)
+TEST_LPIPS = key(TEST, LPIPS)
 
 # What the leaderboard shows for each run, in this order.
-REPORTED = (TEST_PSNR, TEST_SSIM, TEST_PSNR_GTMEAN, TEST_SSIM_GTMEAN, VAL_PSNR_BEST)
+REPORTED = (TEST_PSNR, TEST_SSIM, TEST_PSNR_GTMEAN, TEST_SSIM_GTMEAN, TEST_LPIPS, TEST_NIQE, VAL_PSNR_BEST)
+# The metrics where a lower value is better (the report marks them ↓); every other reported metric is higher-better.
+LOWER_IS_BETTER = frozenset({NIQE, LPIPS, TEST_NIQE, TEST_LPIPS})
 
 
 # Methods that train nothing, scored on the same test split beside every run: `baseline/<method>/test/psnr`.

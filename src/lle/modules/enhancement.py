@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from pytorch_lightning.utilities import rank_zero_warn
 from torchmetrics import MaxMetric, MeanMetric
 
 from lle.inference import is_out_of_memory
@@ -36,7 +38,8 @@ class EnhancementModule(pl.LightningModule):
         batch_transforms: callables `t(batch, epoch) -> batch` applied to training batches (e.g. MixUp).
 
     Logged keys (`lle.metrics.keys`): `train/loss`, `val/psnr`, `val/ssim`, `val/psnr_best`, `test/psnr`,
-    `test/ssim` (+ GT-mean).
+    `test/ssim` (+ GT-mean), and `test/niqe`, `test/lpips` where `extra_test_metrics` asks for them. Unpaired
+    test data (batches without a target) gets only the no-reference metrics.
     """
 
     def __init__(
@@ -66,6 +69,8 @@ class EnhancementModule(pl.LightningModule):
         self.test_channels_last = test_channels_last
         self.test_results: list[dict[str, Any]] = []  # per-image test metrics, gathered on every rank
         self.save_images_dir: Path | None = None  # set by lle-eval to write the enhanced PNGs
+        # NIQE / LPIPS of the test split (lle.metrics.evaluation.TestMetrics), set by lle-eval; None: PSNR/SSIM only.
+        self.extra_test_metrics = None
         # Model config, data, protocol: travels in every checkpoint (lle-train sets it; None: nothing stored).
         self.checkpoint_metadata: CheckpointMetadata | None = None
 
@@ -122,9 +127,9 @@ class EnhancementModule(pl.LightningModule):
             metrics[name].update(per_image)
         return values
 
-    def _evaluate(self, batch: dict, metrics: nn.ModuleDict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def _enhance(self, batch: dict) -> torch.Tensor:
         try:
-            pred = self(batch["input"])
+            return self(batch["input"])
         except (RuntimeError, MemoryError) as err:
             if not is_out_of_memory(err):
                 raise
@@ -134,7 +139,19 @@ class EnhancementModule(pl.LightningModule):
                 f"on {batch['input'].device}: evaluate crops (data.eval_crop_size=…), one image at a time "
                 "(data.eval_batch_size=1), or on a device with more memory"
             ) from err
+
+    def _evaluate(self, batch: dict, metrics: nn.ModuleDict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        pred = self._enhance(batch)
         return pred, self._update_metrics(pred, batch["target"], metrics, batch.get("name", ()))
+
+    def _evaluate_unpaired(self, batch: dict) -> torch.Tensor:
+        """Unpaired test data has no target: the output only, checked finite (no PSNR would catch it here)."""
+        pred = self._enhance(batch)
+        broken = ~torch.isfinite(pred.flatten(1)).all(1)
+        if broken.any():
+            which = [str(batch["name"][i]) for i in broken.nonzero().flatten().tolist()]
+            raise FloatingPointError(f"the network's output for {', '.join(which)} is not finite: broken weights?")
+        return pred
 
     def on_train_start(self) -> None:
         self.val_psnr_best.reset()  # forget the sanity-check validation
@@ -153,7 +170,15 @@ class EnhancementModule(pl.LightningModule):
         self.log(keys.VAL_PSNR_BEST, self.val_psnr_best.compute())
 
     def test_step(self, batch: dict, batch_idx: int) -> dict:
-        pred, values = self._evaluate(batch, self.test_metrics)
+        if "target" in batch:
+            pred, values = self._evaluate(batch, self.test_metrics)
+        else:  # unpaired data (lle.data.unpaired): no-reference metrics only
+            pred, values = self._evaluate_unpaired(batch), {}
+        if self.extra_test_metrics is not None:
+            try:
+                values.update(self.extra_test_metrics(pred, batch.get("target")))
+            except ValueError as err:  # e.g. an image too small for NIQE's 96×96 blocks: say which one
+                raise ValueError(f"{', '.join(map(str, batch['name']))}: {err}") from err
         for i, name in enumerate(batch["name"]):
             self.test_results.append({"name": name, **{k: float(v[i]) for k, v in values.items()}})
         if self.save_images_dir is not None:
@@ -176,13 +201,25 @@ class EnhancementModule(pl.LightningModule):
         self.test_results = []
 
     def on_test_epoch_end(self) -> None:
+        paired = getattr(getattr(self.trainer, "datamodule", None), "paired", True)
         for name, metric in self.test_metrics.items():
-            self.log(keys.key(keys.TEST, name), metric.compute())
+            if paired:  # unpaired data has no PSNR/SSIM: nothing was updated
+                self.log(keys.key(keys.TEST, name), metric.compute())
             metric.reset()
         if dist.is_available() and dist.is_initialized():
             gathered: list = [None] * dist.get_world_size()
             dist.all_gather_object(gathered, self.test_results)
             self.test_results = sorted((r for part in gathered for r in part), key=lambda r: r["name"])
+        if self.extra_test_metrics is not None:
+            # Means over the gathered per-image values: the same on every rank, so no further sync is needed.
+            for name in self.extra_test_metrics.names:
+                scored = [(r["name"], r[name]) for r in self.test_results if name in r]
+                finite = [v for _, v in scored if math.isfinite(v)]
+                if len(finite) < len(scored):
+                    skipped = [n for n, v in scored if not math.isfinite(v)]
+                    rank_zero_warn(f"{name} is undefined for {', '.join(skipped)} (a flat image); left out of its mean")
+                if finite:
+                    self.log(keys.key(keys.TEST, name), sum(finite) / len(finite))
 
     # --- checkpoint ------------------------------------------------------------------------------
     def procedure_state(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from lle.metrics import keys
-from lle.metrics.protocol import PROTOCOL
+from lle.metrics.protocol import METRIC_PROTOCOL, PROTOCOL
 from lle.models.complexity import MACS_SIZE, count_macs
 from lle.models.interface import network_input
 from lle.runs.results import OK
@@ -83,8 +83,21 @@ def _protocol_summary(metrics: dict[str, Any]) -> str:
     stated = {k: v for k, v in metrics.items() if k.startswith("protocol/")}
     if not stated:
         return "" if metrics.get("status") != OK else "not stated"
-    differs = sorted(k.split("/", 1)[1] for k in set(PROTOCOL) | set(stated) if stated.get(k) != PROTOCOL.get(k))
+    # An optional metric's line (NIQE, LPIPS) is compared only where the run computed that metric.
+    expected = {**PROTOCOL, **{k: v for k, v in METRIC_PROTOCOL.items() if k in stated}}
+    differs = sorted(
+        k.split("/", 1)[1] for k in set(expected) | set(stated) if not _same_protocol(stated.get(k), expected.get(k))
+    )
     return "lle standard" if not differs else "differs: " + ", ".join(differs)
+
+
+def _same_protocol(stated: str | None, expected: str | None) -> bool:
+    """Equal, or `expected` is a template (`{net}`) that `stated` fills in (LPIPS names its backbone)."""
+    if stated is None or expected is None or "{" not in expected:
+        return stated == expected
+    head, _, rest = expected.partition("{")
+    tail = rest.partition("}")[2]
+    return stated.startswith(head) and stated.endswith(tail)
 
 
 def _net_config(run_dir: Path) -> DictConfig | None:
@@ -136,6 +149,9 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
     row["gmacs_256"] = row["macs_256"] / 1e9 if row["macs_256"] is not None else None
     grids = sorted((run_dir / "images" / keys.VAL).glob("epoch_*.png"))
     row["val_grid"] = str(grids[-1]) if grids else None
+    test_grid = run_dir / "images" / "test_grid.png"  # lle-eval's: input | output (| target)
+    row["test_grid"] = str(test_grid) if test_grid.is_file() else None
+    row["paired"] = metrics.get("paired", True)
     per_image = run_dir / "per_image.csv"
     row["per_image_csv"] = str(per_image) if per_image.is_file() else None
     row["baselines"] = _baselines_of(metrics)
@@ -186,6 +202,8 @@ def baseline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "error": "",
                 "run_dir": source["run_dir"],
                 "val_grid": None,
+                "test_grid": None,
+                "paired": True,
                 "per_image_csv": None,
                 "sources": [source["run"]],
             }
@@ -193,6 +211,17 @@ def baseline_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         first, more = row["sources"][0], len(row["sources"]) - 1
         row["run"] = f"baseline (scored with {first}{f' and {more} more' if more else ''})"
     return list(merged.values())
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def ranking_key(row: dict[str, Any]) -> tuple[float, float, str]:
+    """Best test PSNR first; runs without one (unpaired data, failed, incomplete) after them by NIQE, lower
+    first; then by run."""
+    niqe = row.get(keys.TEST_NIQE)
+    return (-ranking_psnr(row), niqe if _finite(niqe) else math.inf, row["run"])
 
 
 def ranking_psnr(row: dict[str, Any]) -> float:
@@ -227,7 +256,7 @@ def leaderboard(paths: Iterable[str | Path], bench_json: str | Path | None = Non
         latencies = bench_latencies(bench_json)
         for row in rows:
             row.update(latencies.get(row["model"], {}))
-    rows.sort(key=lambda r: (-ranking_psnr(r), r["run"]))  # stable order among runs without a test PSNR
+    rows.sort(key=ranking_key)  # stable order among runs without a test PSNR or NIQE
     # Plots name a run by its model, and by model and run where several finished runs share a model (seeds).
     finished = [r["model"] for r in rows if r["status"] == OK and r["kind"] == RUN]
     for r in rows:

@@ -46,19 +46,22 @@ def _copy(source: str | Path, target: Path) -> None:
 
 
 def _grids(rows: list[dict[str, Any]], grids_dir: Path) -> str:
-    """A figure per run with a validation grid, the grid copied into `grids_dir` under its rank and run."""
+    """A figure per run with a validation grid (or, for an lle-eval run, its test grid: input | output for
+    unpaired data), the grid copied into `grids_dir` under its rank and run."""
     sections = []
     for rank, row in enumerate(rows, 1):
-        if not row["val_grid"]:
+        grid = row.get("val_grid") or row.get("test_grid")
+        if not grid:
             continue
         name = f"{rank:03d}_{row['run'].replace(os.sep, '_')}.png"
-        _copy(row["val_grid"], grids_dir / name)
-        caption = f"{row['label']}: {Path(row['val_grid']).stem} (input | output | target)"
+        _copy(grid, grids_dir / name)
+        columns = "input | output | target" if row.get("val_grid") or row.get("paired", True) else "input | output"
+        caption = f"{row['label']}: {'test' if grid == row.get('test_grid') else Path(grid).stem} ({columns})"
         sections.append(
             f'<figure><img src="grids/{html.escape(name)}" alt="{html.escape(caption)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>"
         )
-    return "\n".join(sections) or "<p>no validation images found</p>"
+    return "\n".join(sections) or "<p>no validation or test images found</p>"
 
 
 FIGURE_ALT = {"psnr_vs_macs.png": "test PSNR vs GMACs", "per_image_psnr.png": "per-image PSNR"}

@@ -10,7 +10,7 @@ from typing import Any
 
 from lle.atomic import write_text_atomic
 from lle.metrics import keys
-from lle.metrics.protocol import PROTOCOL
+from lle.metrics.protocol import METRIC_PROTOCOL, PROTOCOL
 from lle.models.complexity import MACS_SIZE
 
 # (key in a leaderboard row, Markdown header, decimals; None: the value as it is). Numbers get thousands
@@ -28,6 +28,8 @@ MARKDOWN_COLUMNS: tuple[Column, ...] = (
     (keys.TEST_SSIM, "SSIM", 4),
     (keys.TEST_PSNR_GTMEAN, "PSNR GT-mean", 2),
     (keys.TEST_SSIM_GTMEAN, "SSIM GT-mean", 4),
+    (keys.TEST_LPIPS, "LPIPS ↓", 4),
+    (keys.TEST_NIQE, "NIQE ↓", 4),
     (keys.VAL_PSNR_BEST, "val PSNR", 2),
     ("params", "params", 0),
     ("gmacs_256", "GMACs @256²", 3),
@@ -108,9 +110,10 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def notes() -> str:
     """How to read the table: the sort order, what GMACs count, the protocol every number follows."""
-    protocol = "\n".join(f"- {k.split('/', 1)[1]}: {v}" for k, v in PROTOCOL.items())
+    protocol = "\n".join(f"- {k.split('/', 1)[1]}: {v}" for k, v in {**PROTOCOL, **METRIC_PROTOCOL}.items())
     return (
-        f"Sorted by test PSNR; runs without one (failed, incomplete) come last with their error.\n"
+        "Sorted by test PSNR; runs without one (unpaired data) follow by NIQE, lower first; failed and "
+        "incomplete runs come last with their error. ↓: lower is better.\n"
         f"GMACs: one forward pass at 1×C×{MACS_SIZE}×{MACS_SIZE}, FLOPs/2 from torch's FlopCounterMode "
         "(convolutions and matrix products only: classical methods' pixel operations are not counted).\n"
         "Rows whose run reads 'baseline (scored with …)' train nothing (the input itself, lle's classical methods): "
