@@ -89,6 +89,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     datamodule = instantiate(cfg.data)
     paired = getattr(datamodule, "paired", True)
+    if not paired:  # the baselines are scored by full-reference metrics, which unpaired data cannot give
+        baselines = []
     try:  # model files are found (or their absence explained) before any work
         module.extra_test_metrics = TestMetrics(paired, **(cfg.get("metrics") or {}))
     except (FileNotFoundError, ValueError) as err:
