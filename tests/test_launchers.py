@@ -188,8 +188,9 @@ def test_optuna_searches_what_the_model_has_and_keeps_its_loss(model):
     search = "optuna_retinexnet" if model == "retinexnet" else "optuna"
     cfg = compose_with_hydra(f"hparams_search={search}", f"model={model}")
     sweeper = cfg.hydra.sweeper
-    assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    assert sweeper._target_ == "hydra_plugins.lle_optuna_sweeper.ResumableOptunaSweeper"  # the plugin's, resumable
     assert (sweeper.direction, sweeper.n_trials, sweeper.n_jobs) == ("maximize", 20, 1)
+    assert sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"  # the study survives in the sweep dir
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 12345
     assert cfg.optimized_metric == "val/psnr_best"
     for key in sweeper.params:  # a key the trial could not override would stop the search at its first job
