@@ -112,3 +112,98 @@ def test_a_killed_optuna_search_continues_its_study_with_parallel_trials(tmp_pat
     best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert best["best_value"] == pytest.approx(max(t.value for t in trials if t.value is not None))
     assert not (sweep / ".lle-running.json").exists()  # the search released its directory
+
+
+# Two epochs of 4 steps, bit-reproducible on the CPU; the signal comes in the middle of the second epoch.
+PREEMPTIBLE = [
+    sys.executable,
+    "-m",
+    "lle.cli.train",
+    *[a for a in TINY_RUN if not a.startswith("trainer=")],
+    "trainer=deterministic",
+    "trainer.accelerator=cpu",
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=null",
+    *TINY_SYNTHETIC,
+    "data.samples_per_epoch=8",
+    *SMALL_GLADNET,
+    "callbacks.image_grid=null",
+]
+WANDB_OFFLINE = {
+    "WANDB_MODE": "offline",
+    "WANDB_SILENT": "true",
+    "WANDB_BASE_URL": "http://127.0.0.1:9",
+    "NETRC": "/nonexistent",
+}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("uninterrupted") / "run"
+    subprocess.run([*PREEMPTIBLE, f"hydra.run.dir={run}"], cwd=run.parent, env=_env(), check=True, timeout=600)
+    return run
+
+
+def _state(run: Path) -> dict:
+    import torch
+
+    return torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+def test_a_preempted_run_saves_its_step_and_continues_to_the_same_result(uninterrupted, tmp_path, signum):
+    """SIGTERM (a pre-emption): restarted with ckpt_path=auto, logging into the same W&B run. SIGUSR1 in a SLURM
+    job (SLURM's warning before the time limit): the job requeues itself (`scontrol`, here a recording stand-in)
+    and its rerun, the same command line, continues by itself (SLURM_RESTART_COUNT=1)."""
+    run = tmp_path / "run"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    slurm = signum == signal.SIGUSR1
+    tests = str(Path(__file__).parent)  # lle_test_helpers
+    path = os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH")) if p)
+    env = _env(PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHONPATH=path, **WANDB_OFFLINE)
+    if slurm:
+        env["SLURM_JOB_ID"] = "4242"  # only the id: Lightning's SLURM environment needs more, and stays off
+    command = [*PREEMPTIBLE, f"hydra.run.dir={run}", *([] if slurm else ["logger=wandb", "ckpt_path=auto"])]
+    signal_at = ["+callbacks.signal_at._target_=lle_test_helpers.SignalAtStep", "+callbacks.signal_at.step=5"]
+    first = subprocess.run(
+        [*command, *signal_at, f"+callbacks.signal_at.signum={int(signum)}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = first.stdout + first.stderr
+    assert first.returncode == 128 + signum, output[-3000:]
+    name = signal.Signals(signum).name
+    assert f"{name} received: stopped after global step 6, saved {run / 'checkpoints' / 'last.ckpt'}" in output
+    assert f"run interrupted by {name} before it finished; resume with ckpt_path=" in output
+    assert _metrics(run)["status"] == "interrupted"
+    saved = _state(run)
+    assert (saved["global_step"], saved["epoch"]) == (6, 1)  # the step it stopped at, mid-epoch
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n" if slurm else True
+
+    restarted = subprocess.run(
+        command, cwd=tmp_path, env={**env, "SLURM_RESTART_COUNT": "1"} if slurm else env, capture_output=True, text=True
+    )
+    assert restarted.returncode == 0, (restarted.stdout + restarted.stderr)[-3000:]
+    assert f"resuming from {run / 'checkpoints' / 'last.ckpt'}" in restarted.stdout + restarted.stderr
+    expected, resumed = _state(uninterrupted)["state_dict"], _state(run)["state_dict"]
+    for key in expected:
+        assert torch_equal(expected[key], resumed[key]), key
+    reference = _metrics(uninterrupted)
+    for key in ("test/psnr", "test/ssim", "val/psnr"):
+        assert _metrics(run)[key] == reference[key], key
+    if not slurm:  # both parts logged into one W&B run
+        runs = sorted((run / "wandb").glob("offline-run-*"))
+        assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1, runs
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return torch.equal(a, b)

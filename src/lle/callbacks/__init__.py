@@ -2,5 +2,6 @@
 
 from lle.callbacks.checkpoint_io import AtomicCheckpointIO
 from lle.callbacks.image_grid import ImageGridLogger
+from lle.callbacks.preemption import PreemptionCheckpoint
 
-__all__ = ["AtomicCheckpointIO", "ImageGridLogger"]
+__all__ = ["AtomicCheckpointIO", "ImageGridLogger", "PreemptionCheckpoint"]

@@ -187,9 +187,32 @@ def _is_rank_zero() -> bool:
     return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"))
 
 
+AUTO_RESUME = "auto"  # ckpt_path=auto: continue this run directory's last.ckpt if it has one, else start afresh
+
+
+def resume_option(ckpt_path: str | None) -> str | None:
+    """The checkpoint option in effect: as given, except that a SLURM job that was requeued (pre-empted, or
+    requeued on SIGUSR1 by `lle.callbacks.preemption`) reruns the same command line, so it continues its run
+    directory as if `ckpt_path=auto` had been given."""
+    if (
+        ckpt_path is None
+        and os.environ.get("SLURM_JOB_ID")
+        and os.environ.get("SLURM_RESTART_COUNT", "0") not in ("", "0")
+    ):
+        return AUTO_RESUME
+    return ckpt_path
+
+
+def auto_resume_checkpoint(output_dir: Path) -> Path | None:
+    """What `ckpt_path=auto` resumes from: the run directory's `last.ckpt`, if there is one."""
+    last = output_dir / "checkpoints" / "last.ckpt"
+    return last if last.is_file() else None
+
+
 def _resumes_inside(output_dir: Path, resume_from: str | None) -> bool:
+    resume_from = resume_option(resume_from)
     if not resume_from:
         return False
-    if resume_from in ("last", "hpc"):  # Lightning's names for a checkpoint of this run
+    if resume_from in ("last", "hpc", AUTO_RESUME):  # Lightning's names for a checkpoint of this run, and lle's
         return True
     return Path(resume_from).expanduser().resolve().is_relative_to(output_dir.resolve())
