@@ -157,7 +157,19 @@ def _continues_study(sweeper: Any, sweep_dir: Path) -> bool:
 
 
 def _this_process() -> dict[str, Any]:
-    return {"host": socket.gethostname(), "pid": os.getpid()}
+    process: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
+    if os.environ.get("SLURM_JOB_ID"):  # a requeued job reruns on any node: its earlier attempt is known by these
+        process["slurm_job"] = os.environ["SLURM_JOB_ID"]
+        process["slurm_restart"] = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    return process
+
+
+def _earlier_attempt_of_this_job(holder: dict[str, Any]) -> bool:
+    """The marker was left by an earlier run of this SLURM job, before it was requeued (on this or another node)."""
+    me = _this_process()
+    return "slurm_job" in me and holder.get("slurm_job") == me["slurm_job"] and holder.get("slurm_restart", 0) < me[
+        "slurm_restart"
+    ]
 
 
 def _read_marker(marker: Path) -> dict[str, Any] | None:
@@ -170,7 +182,7 @@ def _read_marker(marker: Path) -> dict[str, Any] | None:
 def _running_holder(output_dir: Path) -> dict[str, Any] | None:
     """The process that marked `output_dir` as running, if it is still alive (on another host: assumed)."""
     holder = _read_marker(output_dir / RUNNING_MARKER)
-    if not isinstance(holder, dict) or holder == _this_process():
+    if not isinstance(holder, dict) or holder == _this_process() or _earlier_attempt_of_this_job(holder):
         return None
     if holder.get("host") == socket.gethostname():
         try:
