@@ -207,3 +207,74 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return torch.equal(a, b)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# 8 training samples a epoch, 2 epochs; 3 validation and 3 test images (odd: no rank may pad with duplicates).
+NODES_DATA = [
+    *[a for a in TINY_RUN if not a.startswith(("trainer=", "trainer.max_epochs"))],
+    "trainer.max_epochs=2",
+    *[a for a in TINY_SYNTHETIC if not a.startswith(("data.num_", "data.eval_batch_size", "data.batch_size"))],
+    "data.samples_per_epoch=8",
+    "data.num_val=3",
+    "data.num_test=3",
+    "data.eval_batch_size=1",
+    "trainer.limit_val_batches=null",
+    "trainer.limit_test_batches=null",
+    *SMALL_GLADNET,
+    "callbacks.image_grid=null",
+]
+
+
+@pytest.mark.slow
+def test_two_nodes_train_and_evaluate_as_one_process_with_the_same_global_batch(tmp_path):
+    """Two "nodes" of one CPU process each, on localhost, as on a cluster without SLURM: the same command on each
+    node, with the rendezvous (MASTER_ADDR, MASTER_PORT) and the node's rank (NODE_RANK) in its environment.
+    Each rank trains on data.batch_size samples a step (every world_size-th key of the epoch's order), so
+    2 nodes × batch 2 is the global batch 4 of one process; DDP averages the gradients, the lr is unchanged."""
+    import torch
+
+    nodes_run, single_run = tmp_path / "nodes", tmp_path / "single"
+    two_nodes = ["trainer=ddp_cpu", "trainer.devices=1", "trainer.num_nodes=2", "data.batch_size=2"]
+    train = [sys.executable, "-m", "lle.cli.train", *NODES_DATA]
+    rendezvous = {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    nodes = [
+        subprocess.Popen(
+            [*train, *two_nodes, f"hydra.run.dir={nodes_run}"],
+            cwd=tmp_path,
+            env=_env(NODE_RANK=str(rank), **rendezvous),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    for node, output in zip(nodes, outputs):
+        assert node.returncode == 0, output[-3000:]
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in outputs[1]  # node 1 is the second of two ranks
+    subprocess.run(
+        [*train, "trainer=cpu", "data.batch_size=4", f"hydra.run.dir={single_run}"],
+        cwd=tmp_path,
+        env=_env(),
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    on_nodes, alone = _state(nodes_run), _state(single_run)
+    assert on_nodes["global_step"] == alone["global_step"] == 4
+    # Equal up to the order of float additions, which Adam's first steps amplify where a gradient is near zero
+    # (each weight moves by about lr = 1e-3 whatever its gradient's size): within half a step.
+    for key, value in alone["state_dict"].items():
+        assert torch.allclose(on_nodes["state_dict"][key], value, rtol=0, atol=5e-4), key
+    nodes_metrics, single_metrics = _metrics(nodes_run), _metrics(single_run)
+    for key in ("val/psnr", "val/ssim", "test/psnr", "test/ssim", "test/psnr_gtmean"):
+        assert nodes_metrics[key] == pytest.approx(single_metrics[key], abs=1e-4), key
+    assert nodes_metrics["split_sizes"] == single_metrics["split_sizes"]
