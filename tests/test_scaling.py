@@ -278,3 +278,28 @@ def test_two_nodes_train_and_evaluate_as_one_process_with_the_same_global_batch(
     for key in ("val/psnr", "val/ssim", "test/psnr", "test/ssim", "test/psnr_gtmean"):
         assert nodes_metrics[key] == pytest.approx(single_metrics[key], abs=1e-4), key
     assert nodes_metrics["split_sizes"] == single_metrics["split_sizes"]
+
+
+SUBMITIT_LOCAL = [sys.executable, "-m", "lle.cli.train", "-m", "hydra/launcher=submitit_local", "model=gamma,he"]
+
+
+@pytest.mark.slow
+def test_a_multirun_through_submitit_runs_each_job_as_a_submitit_job(tmp_path):
+    """hydra/launcher=submitit_local: the same launcher code path as SLURM (pickled jobs, submitit's job
+    environment and logs, results collected from the job folders), with local processes instead of sbatch."""
+    sweep = tmp_path / "sweep"
+    done = subprocess.run(
+        [*SUBMITIT_LOCAL, *TINY_RUN, *TINY_SYNTHETIC, f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    for job in ("0_gamma", "1_he"):
+        assert _metrics(sweep / job)["status"] == "ok"
+    logs = sorted((sweep / ".submitit").rglob("*_log.out"))
+    assert len(logs) == 2, logs  # one submitit job each, with its own log
+    assert all("Job completed successfully" in log.read_text() for log in logs)
+    assert not (sweep / ".lle-running.json").exists()

@@ -167,9 +167,11 @@ def _this_process() -> dict[str, Any]:
 def _earlier_attempt_of_this_job(holder: dict[str, Any]) -> bool:
     """The marker was left by an earlier run of this SLURM job, before it was requeued (on this or another node)."""
     me = _this_process()
-    return "slurm_job" in me and holder.get("slurm_job") == me["slurm_job"] and holder.get("slurm_restart", 0) < me[
-        "slurm_restart"
-    ]
+    return (
+        "slurm_job" in me
+        and holder.get("slurm_job") == me["slurm_job"]
+        and holder.get("slurm_restart", 0) < me["slurm_restart"]
+    )
 
 
 def _read_marker(marker: Path) -> dict[str, Any] | None:
