@@ -227,6 +227,8 @@ def _resumes_inside(output_dir: Path, resume_from: str | None) -> bool:
     resume_from = resume_option(resume_from)
     if not resume_from:
         return False
-    if resume_from in ("last", "hpc", AUTO_RESUME):  # Lightning's names for a checkpoint of this run, and lle's
+    if resume_from == AUTO_RESUME:  # a finished run without a checkpoint (nothing trained) is not continued
+        return auto_resume_checkpoint(output_dir) is not None
+    if resume_from in ("last", "hpc"):  # Lightning's names for a checkpoint of this run
         return True
     return Path(resume_from).expanduser().resolve().is_relative_to(output_dir.resolve())
