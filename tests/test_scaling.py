@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import TINY_RUN, TINY_SYNTHETIC
+from lle.runs.guard import RunDirectoryTaken, _refuse_existing_sweep
 from test_cli import SMALL_GLADNET
 
 
@@ -63,17 +64,11 @@ def test_a_killed_optuna_search_continues_its_study_with_parallel_trials(tmp_pat
     assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING"]
     trial0 = (sweep / "0_gladnet" / "metrics.json").read_bytes()
 
-    # An ordinary sweep is still refused there; the same search is not: it continues the study, two trials at
-    # a time in parallel processes (joblib), all written into the one study by the sweeper.
-    refused = subprocess.run(
-        [sys.executable, "-m", "lle.cli.train", "-m", "model=gamma,he", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert refused.returncode == 2 and "already holds a sweep (optuna.db)" in refused.stderr, refused.stderr
+    # An ordinary sweep is still refused there (the guard, as on_multirun_start calls it); the same search is not:
+    # it continues the study, two trials at a time in parallel processes (joblib), all written into the one
+    # study by the sweeper.
+    with pytest.raises(RunDirectoryTaken, match=r"already holds a sweep \(optuna\.db\)"):
+        _refuse_existing_sweep(sweep)
     resumed = subprocess.run(
         [
             *SEARCH,
