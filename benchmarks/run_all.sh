@@ -24,4 +24,5 @@ step memory;     $py "$here/forward_memory.py" --model mirnet --size 400 600    
                  $py "$here/tiled_enhance_memory.py" --model alen --set srgb_input=true in_channels=3 >> "$out/tiled_enhance.txt" 2>&1
                  $py "$here/tiled_enhance_memory.py" --images 10 --size 1424 2128     >> "$out/tiled_enhance.txt" 2>&1
 step classical;  $py "$here/classical_speed.py"                                       > "$out/classical.txt" 2>&1
+step ddp;        $py "$here/ddp_overhead.py" --out "$out/ddp.json"                      > "$out/ddp.log" 2>&1
 step done

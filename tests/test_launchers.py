@@ -92,11 +92,17 @@ def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):
         "--mem=64GB",
         "--cpus-per-task=8",
         "--job-name=lle_train",
-        "--signal=USR2@120",
+        "--signal=USR1@120",  # lle-train saves its step and requeues itself (lle.callbacks.preemption)
+        "--requeue",
     ):
         assert f"#SBATCH {flag}\n" in submitted["sbatch"], flag
     assert f"{tmp_path / 'sweep' / '.submitit'}" in submitted["sbatch"]
-    assert "\nsrun " in submitted["sbatch"]  # one process per task: Lightning starts none itself
+    # One process per task (srun starts nodes × tasks_per_node = 8 of them; Lightning starts none itself), each
+    # logging to its own file (%t: the task), running the pickled job.
+    (srun,) = [line for line in submitted["sbatch"].splitlines() if line.startswith("srun ")]
+    assert srun.startswith("srun --unbuffered --output ") and srun.endswith(" <command>")
+    assert f"{tmp_path / 'sweep' / '.submitit'}/%j/%j_%t_log.out" in srun
+    assert "--signal=USR2" not in submitted["sbatch"]  # submitit's own signal would stop a step anywhere
 
 
 @pytest.fixture
@@ -188,8 +194,9 @@ def test_optuna_searches_what_the_model_has_and_keeps_its_loss(model):
     search = "optuna_retinexnet" if model == "retinexnet" else "optuna"
     cfg = compose_with_hydra(f"hparams_search={search}", f"model={model}")
     sweeper = cfg.hydra.sweeper
-    assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    assert sweeper._target_ == "hydra_plugins.lle_optuna_sweeper.ResumableOptunaSweeper"  # the plugin's, resumable
     assert (sweeper.direction, sweeper.n_trials, sweeper.n_jobs) == ("maximize", 20, 1)
+    assert sweeper.storage == f"sqlite:///{cfg.hydra.sweep.dir}/optuna.db"  # the study survives in the sweep dir
     assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 12345
     assert cfg.optimized_metric == "val/psnr_best"
     for key in sweeper.params:  # a key the trial could not override would stop the search at its first job

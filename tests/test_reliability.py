@@ -149,7 +149,7 @@ def test_sigterm_exits_non_zero_and_says_the_run_was_interrupted(tmp_path):
     assert proc.returncode == 143, output
     assert "run interrupted by SIGTERM before it finished; resume with ckpt_path=" in output
     record = json.loads((run / "metrics.json").read_text())
-    assert record["status"] == "interrupted" and record["error"] == "SIGTERMException"
+    assert record["status"] == "interrupted" and record["error"] == "Preempted"  # lle.callbacks.preemption
 
 
 @pytest.mark.slow

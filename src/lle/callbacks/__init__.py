@@ -3,5 +3,6 @@
 from lle.callbacks.checkpoint_io import AtomicCheckpointIO
 from lle.callbacks.image_grid import ImageGridLogger
 from lle.callbacks.model_summary import ModelSummary
+from lle.callbacks.preemption import PreemptionCheckpoint
 
-__all__ = ["AtomicCheckpointIO", "ImageGridLogger", "ModelSummary"]
+__all__ = ["AtomicCheckpointIO", "ImageGridLogger", "ModelSummary", "PreemptionCheckpoint"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lle.config import (
     CONFIG_DIR,
@@ -21,7 +21,7 @@ from lle.config import (
     register_resolvers,
 )
 from lle.metrics import keys
-from lle.runs.guard import check_output_dir
+from lle.runs.guard import AUTO_RESUME, auto_resume_checkpoint, check_output_dir, resume_option
 from lle.runs.results import OK, final_metrics, read_status, run_result, write_json, write_per_image_csv
 from lle.runs.task import choices, guarded, run_as_command
 
@@ -59,6 +59,17 @@ def check_resumable(ckpt_path: str, model_name: str | None) -> None:
         )
 
 
+def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> None:
+    """Resolve `ckpt_path=auto` (also implied in a requeued SLURM job, `resume_option`) to this run directory's
+    last.ckpt, or to nothing (a fresh start) where it has none, before anything reads the option."""
+    option = resume_option(cfg.get("ckpt_path"))
+    if option == AUTO_RESUME:
+        last = auto_resume_checkpoint(output_dir)
+        log.info("ckpt_path=auto: %s", f"resuming from {last}" if last else "no checkpoint in the run directory yet")
+        with open_dict(cfg):
+            cfg.ckpt_path = str(last) if last else None
+
+
 def validation_before(output_dir: Path, ckpt_path: str | None) -> dict[str, float]:
     """The validation results a finished run recorded, when it is resumed in its own directory: a resume with
     nothing left to train logs no validation, and its metrics.json must not lose them."""
@@ -93,6 +104,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_logger_packages(cfg)
     picked = choices()
     baselines = chosen_baselines(cfg.get("baselines"), picked.get("model")) if cfg.test else []
+    resume_checkpoint(cfg, output_dir)
     if cfg.get("ckpt_path") not in (None, "last", "hpc"):
         check_resumable(cfg.ckpt_path, picked.get("model"))  # before the directory is claimed
     check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))

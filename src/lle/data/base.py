@@ -88,8 +88,8 @@ class EnhancementDataModule(pl.LightningDataModule):
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
 
-    def _loader(self, dataset: Dataset, batch_size: int, sampler, drop_last: bool) -> DataLoader:
-        return DataLoader(
+    def _loader(self, dataset: Dataset, batch_size: int, sampler, drop_last: bool, kind=DataLoader) -> DataLoader:
+        return kind(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -107,7 +107,7 @@ class EnhancementDataModule(pl.LightningDataModule):
                 f"{num_samples} training samples per epoch cannot fill one batch of data.batch_size={self.batch_size}"
             )
         sampler = EpochSampler(len(self.train_set), num_samples, seed=self.seed)
-        return self._loader(self.train_set, self.batch_size, sampler, drop_last=True)
+        return self._loader(self.train_set, self.batch_size, sampler, drop_last=True, kind=ResumableLoader)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, self.eval_batch_size, ShardedEvalSampler(len(self.val_set)), False)
@@ -123,6 +123,35 @@ class EnhancementDataModule(pl.LightningDataModule):
             if ds is not None
         }
         return {"data": self.name, "split_sizes": sizes, "input_kind": self.input_kind}
+
+
+class ResumableLoader(DataLoader):
+    """The training loader, resumable in the middle of an epoch: Lightning stores `state_dict()` (the epoch and the
+    batches this rank has trained on) in a checkpoint saved mid-epoch (`lle.callbacks.preemption`) and hands it
+    back on resume; the next iteration then skips those batches' keys in the sampler (they are never loaded), so
+    a resumed epoch trains on exactly the batches the interrupted one had left."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._epoch, self._batches = 0, 0
+
+    def __iter__(self):
+        sampler = self.sampler
+        if sampler.epoch != self._epoch:  # resumed at an epoch's end: the next epoch starts from its first batch
+            sampler.skip = 0
+        if not sampler.skip:
+            self._epoch, self._batches = sampler.epoch, 0
+        for batch in super().__iter__():
+            self._batches += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self._epoch, "batches": self._batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._epoch, self._batches = int(state["epoch"]), int(state["batches"])
+        self.sampler.epoch = self._epoch  # Lightning sets it again before the iteration: the same value
+        self.sampler.skip = self._batches * self.batch_size
 
 
 # Options that were renamed when sRGB and RAW data came to share one crop vocabulary (see the module docstring):

@@ -29,6 +29,7 @@ class EpochSampler(Sampler):
     def __init__(self, dataset_length: int, num_samples: int, seed: int = 0, shuffle: bool = True):
         self.dataset_length, self.num_samples, self.seed, self.shuffle = dataset_length, num_samples, seed, shuffle
         self.epoch = 0
+        self.skip = 0  # keys of this rank to leave out once, at the start of the next iteration (a mid-epoch resume)
 
     def set_epoch(self, epoch: int) -> None:  # called by Lightning at the start of every epoch
         self.epoch = epoch
@@ -41,7 +42,8 @@ class EpochSampler(Sampler):
 
     def __iter__(self):
         rank, world = _rank_and_world()
-        for i in self._order()[rank::world]:
+        skip, self.skip = self.skip, 0
+        for i in self._order()[rank::world][skip:]:
             yield self.epoch, i % self.dataset_length
 
     def __len__(self) -> int:

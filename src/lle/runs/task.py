@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -29,8 +30,9 @@ NOT_STARTED = (UsageError, RunDirectoryTaken, RunDirectoryUnwritable)
 USER_ERRORS = (ValueError, OSError, ImportError, MemoryError)
 HYDRA_OWN_FILES = (".hydra",)  # and the job's .log
 
-# What a process killed by SIGTERM reports by convention (128 + 15): schedulers and shells read it as such.
-INTERRUPTED_EXIT_CODE = 143
+# What a process killed by SIGTERM reports by convention (128 + 15): schedulers and shells read it as such
+# (SIGUSR1: 138).
+INTERRUPTED_EXIT_CODE = 128 + signal.SIGTERM
 
 
 def _rank() -> int:
@@ -81,14 +83,20 @@ def guarded(task: Callable[[DictConfig], dict[str, Any]]) -> Callable[[DictConfi
             return task(cfg)
         except SIGTERMException as err:
             # Lightning stops on SIGTERM (a scheduler's pre-emption) with a SystemExit without a code, which
-            # would exit 0 as if the run had finished: say so, and exit as a terminated process does.
+            # would exit 0 as if the run had finished: say so, and exit as a terminated process does (128 +
+            # the signal). lle.callbacks.preemption stops the same way on SIGUSR1, with last.ckpt at that step.
             failed = True
+            signum = getattr(err, "signum", signal.SIGTERM)
             if _rank() == 0:
                 record_failure(output_dir, err, choices_or_empty(), status=INTERRUPTED)
                 last = output_dir / "checkpoints" / "last.ckpt"
-                resume = f"; resume with ckpt_path={last} hydra.run.dir={output_dir}" if last.exists() else ""
-                log.error("run interrupted by SIGTERM before it finished%s", resume)
-            raise SystemExit(INTERRUPTED_EXIT_CODE) from err
+                resume = (
+                    f"; resume with ckpt_path={last} hydra.run.dir={output_dir} (or ckpt_path=auto)"
+                    if last.exists()
+                    else ""
+                )
+                log.error("run interrupted by %s before it finished%s", signal.Signals(signum).name, resume)
+            raise SystemExit(128 + signum) from err
         except Exception as err:
             failed = True
             multirun = HydraConfig.get().mode == RunMode.MULTIRUN
