@@ -39,7 +39,7 @@ FORWARD_BYTES_PER_PIXEL = {
     "GLADNet": 1_900,
     "MIRNet": 4_600,
     "MIRNetV2": 2_400,
-    "ABSGN": 2_900,
+    "ABSGN": 6_100,
     "ALEN": 1_200,
     "RetinexNet": 1_400,
 }
