@@ -339,12 +339,19 @@ class TilingDecision:
 
 
 def free_memory_bytes(device: torch.device) -> int:
-    """Free memory where the forward pass runs: the GPU's free memory, or the RAM the OS can give (MemAvailable)."""
+    """Free memory where the forward pass runs: the GPU's free memory, or the RAM the OS can give (MemAvailable,
+    within the process's address-space limit)."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
+    import resource
+
     import psutil
 
-    return psutil.virtual_memory().available
+    available = psutil.virtual_memory().available
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)  # an address-space limit (ulimit -v) binds first
+    if limit != resource.RLIM_INFINITY:
+        available = min(available, max(limit - psutil.Process().memory_info().vms, 0))
+    return available
 
 
 def model_device(model: nn.Module | Forward) -> torch.device:
