@@ -23,6 +23,11 @@ step memory;     $py "$here/forward_memory.py" --model mirnet --size 400 600    
                  done
                  $py "$here/tiled_enhance_memory.py" --model alen --set srgb_input=true in_channels=3 >> "$out/tiled_enhance.txt" 2>&1
                  $py "$here/tiled_enhance_memory.py" --images 10 --size 1424 2128     >> "$out/tiled_enhance.txt" 2>&1
+step seams;      # tiled vs whole PSNR (docs/benchmarks.md, "Tiles without seams"); CKPT_<MODEL> names trained checkpoints
+                 for model in gladnet absgn mirnet_v2 mirnet alen; do
+                 ckpt_var="CKPT_${model^^}"; [ -n "${!ckpt_var}" ] || continue
+                 $py "$here/tiled_seams.py" --model "${!ckpt_var}" --out "$out/seams_$model.json" >> "$out/tiled_seams.txt" 2>&1
+                 done
 step classical;  $py "$here/classical_speed.py"                                       > "$out/classical.txt" 2>&1
 step ddp;        $py "$here/ddp_overhead.py" --out "$out/ddp.json"                      > "$out/ddp.log" 2>&1
 step done

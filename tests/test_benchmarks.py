@@ -139,9 +139,14 @@ def test_inference_defaults_quick(tmp_path):
             "untiled",
         ),
         ("forward_memory.py", ["--model", "gladnet", "--size", "48", "64"], "MiB"),
+        (
+            "tiled_seams.py",
+            ["--model", "gladnet", "--size", "64", "96", "--tiles", "64", "--overlap", "16", "--threads", "1"],
+            "| tile 64, overlap 16 |",
+        ),
         ("alen_full_frame_memory.py", ["--size", "32", "48"], "MiB"),
     ],
-    ids=["tiled_many_images", "tiled_alen_srgb", "forward_memory", "alen_full_frame"],
+    ids=["tiled_many_images", "tiled_alen_srgb", "forward_memory", "tiled_seams", "alen_full_frame"],
 )
 def test_memory_scripts_run_at_tiny_sizes(script, args, expect, tmp_path):
     """The memory scripts have no --quick form: tiny sizes keep them from rotting; their figures are not checked."""

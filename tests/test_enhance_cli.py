@@ -230,7 +230,7 @@ def test_lle_enhance_on_dng_files_with_a_raw_trained_model(tiny_train_cfg, tmp_p
 
 @pytest.mark.slow
 def test_out_of_memory_names_the_image_and_tiling_fixes_it(checkpoint, tmp_path):
-    """A 3000×3000 photograph under a 1.6 GiB address-space limit: too big whole, fine in tiles."""
+    """A 3000×3000 photograph under a 1.6 GiB address-space limit: too big whole, tiled by itself."""
     import resource
 
     write_image(tmp_path / "huge" / "big.png", torch.rand(3, 3000, 3000, generator=torch.Generator().manual_seed(0)))
@@ -253,9 +253,10 @@ def test_out_of_memory_names_the_image_and_tiling_fixes_it(checkpoint, tmp_path)
         ]
         return subprocess.run(list(map(str, command)), capture_output=True, text=True, timeout=600, preexec_fn=limited)
 
-    whole = run()
+    whole = run("--tile", "0")  # never tile
     assert whole.returncode == 1, whole.stderr
     assert "failed big.png: out of memory on this image; enhance it in tiles: --tile 512" in whole.stderr
-    tiled = run("--tile", "512")
+    tiled = run()  # by default it tiles what would not fit, and says so
     assert tiled.returncode == 0, tiled.stderr
+    assert "big.png: tiling (512 px, overlap 32): the whole image would need about" in tiled.stderr
     assert read_image(tmp_path / "out" / "big.png").shape == (3000, 3000, 3)

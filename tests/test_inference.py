@@ -123,7 +123,8 @@ def test_blend_windows_are_a_partition_of_unity_across_an_overlap():
     overlap = 32
     falling, rising = blend_window(128, overlap, False, True), blend_window(128, overlap, True, False)
     torch.testing.assert_close(falling[-overlap:] + rising[:overlap], torch.ones(overlap))
-    assert falling.min() > 0 and falling[0] == 1 and rising[-1] == 1
+    assert falling[0] == 1 and rising[-1] == 1
+    assert falling[-overlap // 4 :].eq(0).all()  # the outer quarter, where a tile lacks context, has no weight
     assert tile_starts(512, 192, 32) == [0, 160, 320]
     assert tile_starts(100, 192, 32) == [0]
 

@@ -5,13 +5,16 @@
     enhanced = enhance(model, image, tile=512, self_ensemble=True)
 
 Test modes, one function each: `enhance_tiled` (overlapping tiles, smoothly blended, so memory is bounded by
-the tile) and `self_ensemble` (x8 dihedral transforms, inverted and averaged); `enhance` combines them.
+the tile, with the whole image's statistics shared by every tile) and `self_ensemble` (x8 dihedral transforms,
+inverted and averaged); `enhance` combines them, and tiles by itself only when the whole image would not fit
+(`needs_tiles`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from os import PathLike
@@ -22,11 +25,18 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from lle.models.complexity import prefers_channels_last
+from lle.models.complexity import forward_bytes_per_pixel, prefers_channels_last
+from lle.models.image_statistics import ImageStatistics, TileRegion, partition
 from lle.models.interface import network_input
 
 OFFICIAL_PREFIX = "official:"
 DEFAULT_TILE_OVERLAP = 32
+DEFAULT_TILE = 512  # what enhance() uses when it tiles by itself
+MIN_TILE = 32  # pixels; smaller tiles spend most of their work on the overlap
+# Passes over the tiles that gather the whole image's statistics (docs/benchmarks.md, "Tiles without seams"):
+# pass p replays those of pass p - 1; it stops once no statistic moves by more than STATISTICS_TOLERANCE.
+DEFAULT_MAX_PASSES = 3
+STATISTICS_TOLERANCE = 1e-3
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -198,15 +208,22 @@ def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
 
 
 def blend_window(length: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.Tensor:
-    """1-D tile weights: 1 inside, a raised-cosine ramp over `overlap` pixels on sides shared with a neighbour.
+    """1-D tile weights: 1 inside, a ramp over `overlap` pixels on sides shared with a neighbour.
 
-    Two ramps overlapping by exactly `overlap` sum to 1; the ramp never reaches 0, so the normalised blend is
-    defined everywhere. Sides on the image border keep full weight.
+    The ramp is 0 over its outer quarter (the pixels nearest the tile's edge, where a tile lacks the context
+    beyond it), a raised cosine over the middle half and 1 over the inner quarter, so a network whose
+    receptive field reaches at most overlap/4 pixels gives exactly the untiled output. Two ramps overlapping
+    by `overlap` sum to 1, and every pixel keeps a positive weight in some tile. Sides on the image border
+    keep full weight.
     """
     window = torch.ones(length)
     n = min(overlap, length)
     if n > 0:
-        ramp = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(n) + 0.5) / n)
+        margin = n // 4
+        inner = n - 2 * margin
+        ramp = torch.zeros(n)
+        ramp[margin : margin + inner] = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(inner) + 0.5) / inner)
+        ramp[margin + inner :] = 1
         if taper_start:
             window[:n] = torch.minimum(window[:n], ramp)
         if taper_end:
@@ -221,16 +238,41 @@ def _scaled(value: int, scale: Fraction, what: str) -> int:
     return int(scaled)
 
 
+def smallest_tile(overlap: int) -> int:
+    """The smallest useful tile for `overlap`: the larger of `MIN_TILE` and twice the overlap."""
+    return max(MIN_TILE, 2 * overlap)
+
+
+def check_tile(tile: int, overlap: int) -> None:
+    """Refuse a tile too small to be useful, naming the minimum."""
+    if overlap < 0 or overlap >= tile:
+        raise ValueError(f"tile overlap must be in [0, tile), got overlap={overlap} with tile={tile}")
+    if tile < smallest_tile(overlap):
+        raise ValueError(
+            f"tile {tile} is too small: use at least {smallest_tile(overlap)} "
+            f"(the larger of {MIN_TILE} and twice the overlap {overlap})"
+        )
+
+
 @torch.inference_mode()
 def enhance_tiled(
-    model: nn.Module | Forward, x: torch.Tensor, tile: int, overlap: int = DEFAULT_TILE_OVERLAP
+    model: nn.Module | Forward,
+    x: torch.Tensor,
+    tile: int,
+    overlap: int = DEFAULT_TILE_OVERLAP,
+    max_passes: int = DEFAULT_MAX_PASSES,
+    tolerance: float = STATISTICS_TOLERANCE,
+    statistics: ImageStatistics | None = None,
 ) -> torch.Tensor:
     """Run `model` on overlapping `tile`×`tile` crops of B×C×H×W `x` and blend them into one output.
 
     Peak memory follows the tile, not the image; tiles go to the model's device one at a time and the
     output is assembled on `x`'s device. Networks that upscale (e.g. raw → sRGB at 2×) are handled.
-    The result equals an untiled run where the network's receptive field fits in the overlap; a network
-    with image-level context (a global branch, global pooling) sees each tile's context instead.
+    A network with image-level context (global pooling, a global branch, non-local attention) gets the whole
+    image's statistics (`lle.models.image_statistics`): each pass over the tiles gathers them and the next
+    replays them, up to `max_passes` or until they move by at most `tolerance` (relative); a purely local
+    network needs one pass. The result then equals the untiled one where the network's local receptive
+    field fits in the overlap. Pass an empty `statistics` to read them afterwards (`passes`, `change`).
     """
     if tile < 1 or not 0 <= overlap < tile:
         raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
@@ -239,11 +281,33 @@ def enhance_tiled(
     rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
     if len(rows) == len(cols) == 1:
         return forward(x).to(x.device)
+    statistics = ImageStatistics((height, width)) if statistics is None else statistics
+    for _ in range(max(max_passes, 1)):
+        statistics.begin_pass()
+        out = _tiled_pass(forward, x, tile, overlap, rows, cols, statistics)
+        statistics.end_pass()
+        if statistics.count == 0 or statistics.change <= tolerance:
+            break
+    return out
+
+
+def _tiled_pass(
+    forward: Forward,
+    x: torch.Tensor,
+    tile: int,
+    overlap: int,
+    rows: list[int],
+    cols: list[int],
+    statistics: ImageStatistics,
+) -> torch.Tensor:
+    height, width = x.shape[-2:]
     tile_h, tile_w = min(tile, height), min(tile, width)
+    owned_rows, owned_cols = partition(rows, tile_h, height), partition(cols, tile_w, width)
     out = weight = None
-    for top in rows:
-        for left in cols:
-            y = forward(x[..., top : top + tile_h, left : left + tile_w]).to(x.device)
+    for top, owned_row in zip(rows, owned_rows):
+        for left, owned_col in zip(cols, owned_cols):
+            with statistics.tile(TileRegion(top, left, tile_h, tile_w, (*owned_row, *owned_col))):
+                y = forward(x[..., top : top + tile_h, left : left + tile_w]).to(x.device)
             if out is None:
                 scale = Fraction(y.shape[-2], tile_h)
                 if Fraction(y.shape[-1], tile_w) != scale:
@@ -263,6 +327,68 @@ def enhance_tiled(
     return out.div_(weight)
 
 
+# --- when to tile --------------------------------------------------------------------------------------------
+
+MEMORY_SAFETY = 0.6  # use at most this share of the free memory for one untiled forward pass
+
+
+@dataclass(frozen=True)
+class TilingDecision:
+    """Whether an image is enhanced in tiles, and why (`reason` is a sentence for the user)."""
+
+    tile: int | None
+    reason: str
+
+
+def free_memory_bytes(device: torch.device) -> int:
+    """Free memory where the forward pass runs: the GPU's free memory, or the RAM the OS can give (MemAvailable,
+    within the process's address-space limit)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    import resource
+
+    import psutil
+
+    available = psutil.virtual_memory().available
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)  # an address-space limit (ulimit -v) binds first
+    if limit != resource.RLIM_INFINITY:
+        available = min(available, max(limit - psutil.Process().memory_info().vms, 0))
+    return available
+
+
+def model_device(model: nn.Module | Forward) -> torch.device:
+    if isinstance(model, Enhancer):
+        return model.device
+    parameter = next(model.parameters(), None) if isinstance(model, nn.Module) else None
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def needs_tiles(
+    model: nn.Module | Forward,
+    shape: Sequence[int],
+    tile: int = DEFAULT_TILE,
+    overlap: int = DEFAULT_TILE_OVERLAP,
+    free_bytes: int | None = None,
+) -> TilingDecision:
+    """Tile (with `tile`) only when one untiled forward pass of `model` on a B×C×H×W input of `shape` would
+    need more than `MEMORY_SAFETY` of the free memory, from the network's measured bytes per pixel
+    (`lle.models.complexity.forward_bytes_per_pixel`)."""
+    net = model.net if isinstance(model, Enhancer) else model
+    pixels = math.prod(shape[:-3]) * shape[-2] * shape[-1]
+    if max(shape[-2:]) <= tile or not isinstance(net, nn.Module):
+        return TilingDecision(None, "the image fits in one tile")
+    need = forward_bytes_per_pixel(net) * pixels
+    free = free_memory_bytes(model_device(model)) if free_bytes is None else free_bytes
+    gib = 2**30
+    if need <= MEMORY_SAFETY * free:
+        return TilingDecision(None, f"untiled: needs about {need / gib:.1f} GiB of {free / gib:.1f} GiB free")
+    return TilingDecision(
+        tile,
+        f"tiling ({tile} px, overlap {overlap}): the whole image would need about {need / gib:.1f} GiB "
+        f"and {free / gib:.1f} GiB are free",
+    )
+
+
 # --- images in, images out ---------------------------------------------------------------------------------
 
 INTEGER_MAXIMUM = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, torch.uint8: 255.0, torch.uint16: 65535.0}
@@ -276,12 +402,17 @@ def enhance_tensor(
     overlap: int = DEFAULT_TILE_OVERLAP,
     ensemble: bool = False,
 ) -> torch.Tensor:
-    """B×C×H×W float in [0, 1] → B×3×H'×W' float32 on `x`'s device, not clamped (the network contract)."""
+    """B×C×H×W float in [0, 1] → B×3×H'×W' float32 on `x`'s device, not clamped (the network contract).
+
+    `tile`: None (or 0) runs the whole image at once; a size tiles it (`enhance_tiled`). The ensemble
+    transforms the whole image and tiles each transform, so the tiles of one transform share its statistics.
+    """
     forward = _runner(model)
-    if ensemble:
-        forward = lambda t, inner=forward: self_ensemble(inner, t)  # noqa: E731 — ensemble inside each tile
     if tile:
-        return enhance_tiled(forward, x, tile, overlap)
+        check_tile(tile, overlap)
+        forward = lambda t, inner=forward: enhance_tiled(inner, t, tile, overlap)  # noqa: E731
+    if ensemble:
+        return self_ensemble(forward, x).to(x.device)
     return forward(x).to(x.device)
 
 
@@ -289,7 +420,7 @@ def enhance_tensor(
 def enhance(
     model: nn.Module | Forward,
     image: np.ndarray | torch.Tensor,
-    tile: int | None = None,
+    tile: int | str | None = "auto",
     overlap: int = DEFAULT_TILE_OVERLAP,
     self_ensemble: bool = False,
 ) -> np.ndarray | torch.Tensor:
@@ -298,7 +429,9 @@ def enhance(
     - numpy H×W×C uint8 / uint16 / float in [0, 1] → H'×W'×3 of the same dtype;
     - torch C×H×W or B×C×H×W (float in [0, 1], uint8 or uint16) → the same layout, dtype and device.
     Integer outputs are clamped and rounded; float outputs are returned as the network gives them.
-    `tile` enables tiled inference (with `overlap`), `self_ensemble` the x8 ensemble.
+    `tile`: "auto" (default) tiles with `DEFAULT_TILE` only when the whole image would not fit in memory
+    (`needs_tiles`, and warns then); a size forces tiles of that size (with `overlap`); None or 0 never tiles.
+    `self_ensemble` runs the x8 ensemble.
     """
     if isinstance(image, np.ndarray):
         if image.ndim != 3:
@@ -316,6 +449,13 @@ def enhance(
         raise TypeError(f"unsupported image dtype {image.dtype}: use uint8, uint16 or float")
     if maximum:
         x = x.div_(maximum)
+    if tile == "auto":
+        decision = needs_tiles(model, x.shape, overlap=overlap)
+        if decision.tile:
+            warnings.warn(f"lle.enhance: {decision.reason}; pass tile=None to never tile", stacklevel=2)
+        tile = decision.tile
+    elif isinstance(tile, str):
+        raise ValueError(f"tile must be 'auto', None or a size in pixels, got {tile!r}")
     y = enhance_tensor(model, x, tile=tile, overlap=overlap, ensemble=self_ensemble)
     if maximum:
         y = y.clamp_(0, 1).mul_(maximum).round_()

@@ -20,10 +20,19 @@ import torch
 
 from lle.atomic import write_text_atomic
 from lle.data.io import IMAGE_SUFFIXES, read_image, to_float_tensor, write_image
-from lle.inference import DEFAULT_TILE_OVERLAP, Enhancer, enhance_tensor, is_out_of_memory, load_model
+from lle.inference import (
+    DEFAULT_TILE,
+    DEFAULT_TILE_OVERLAP,
+    MIN_TILE,
+    Enhancer,
+    enhance_tensor,
+    is_out_of_memory,
+    load_model,
+    needs_tiles,
+    smallest_tile,
+)
 from lle.models.interface import SRGB
 
-MIN_TILE = 32  # pixels
 RAW_SUFFIXES = (".dng", ".arw", ".raf", ".nef", ".cr2", ".cr3", ".orf", ".rw2")
 
 
@@ -56,7 +65,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=1.0,
         help="exposure amplification applied to RAW inputs (e.g. SID's 100, 250, 300)",
     )
-    parser.add_argument("--tile", type=int, help="tiled inference with tiles of this many pixels (bounded memory)")
+    parser.add_argument(
+        "--tile",
+        type=int,
+        help=f"tiled inference with tiles of this many pixels (bounded memory); 0 never tiles. Default: tiles of "
+        f"{DEFAULT_TILE} only for an image that would not fit in memory untiled",
+    )
     parser.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of the tiles in pixels")
     parser.add_argument("--self-ensemble", action="store_true", help="x8 self-ensemble (flips and rotations)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, … (auto: the GPU if there is one)")
@@ -69,13 +83,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster; changes the output slightly)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the network")
     args = parser.parse_args(argv)
-    if args.tile is not None and not 0 <= args.tile_overlap < args.tile:
+    if args.tile_overlap < 0:
+        parser.error(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
+    if args.tile and not args.tile_overlap < args.tile:
         parser.error(f"--tile-overlap must be in [0, --tile), got {args.tile_overlap} with --tile {args.tile}")
-    if args.tile is not None and args.tile < max(MIN_TILE, 2 * args.tile_overlap):
+    if (args.tile and args.tile < smallest_tile(args.tile_overlap)) or (args.tile is not None and args.tile < 0):
         # Smaller tiles spend most of their work on the overlap (and make thousands of calls).
         parser.error(
-            f"--tile {args.tile} is too small: use at least {max(MIN_TILE, 2 * args.tile_overlap)} "
-            f"(the larger of {MIN_TILE} and twice --tile-overlap)"
+            f"--tile {args.tile} is too small: use at least {smallest_tile(args.tile_overlap)} "
+            f"(the larger of {MIN_TILE} and twice --tile-overlap), or 0 to never tile"
         )
     if args.ratio <= 0:
         parser.error(f"--ratio must be positive, got {args.ratio}")
@@ -219,9 +235,13 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"skipped {path.name}: {target} exists (--overwrite replaces it)")
                     continue
                 x = read_input(path, model, args.ratio)
-                y = enhance_tensor(
-                    model, x[None], tile=args.tile, overlap=args.tile_overlap, ensemble=args.self_ensemble
-                )[0]
+                tile = args.tile
+                if tile is None:  # tile only what would not fit
+                    decision = needs_tiles(model, x[None].shape, overlap=args.tile_overlap)
+                    if decision.tile:
+                        say(f"{path.name}: {decision.reason} (--tile 0 never tiles)")
+                    tile = decision.tile
+                y = enhance_tensor(model, x[None], tile=tile, overlap=args.tile_overlap, ensemble=args.self_ensemble)[0]
                 write_image(target, y, bits=args.bits)
                 done.append(path)
                 if args.gt is not None:

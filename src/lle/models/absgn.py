@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple
+from lle.models.image_statistics import spatial_amax, spatial_mean
 from lle.models.interface import kind_of_channels
 from lle.models.wavelets import HAAR_BANDS, HaarDWT, HaarIDWT
 
@@ -89,7 +90,7 @@ class GSA(nn.Module):
         self.act2 = nn.PReLU() if act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = (x.amax(dim=(-2, -1), keepdim=True) + x.mean(dim=(-2, -1), keepdim=True)) / 2
+        pooled = (spatial_amax(x) + spatial_mean(x)) / 2
         # A pointwise map of a broadcast vector equals the broadcast of the mapped vector, so W1 runs on
         # the 1×1 vector; the official nearest-resize-then-conv gives the same z.
         z = self.act1(self.conv1(pooled)).expand(-1, -1, *x.shape[-2:])

@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple, resize_nearest
+from lle.models.image_statistics import global_keys_values
 from lle.models.interface import SRGB, kind_of_channels
 
 # The official forward feeds the network four exposures of the input (code only, not in the paper).
@@ -131,8 +132,9 @@ class NonLocalAttention(nn.Module):
         u = _avg_pool_at_most(x, 2)
         b, _, h, w = u.shape
         queries = self.theta(u).flatten(2).transpose(1, 2)
-        keys = _avg_pool_at_most(self.phi(u), 4).flatten(2)
-        values = _avg_pool_at_most(self.g(u), 4).flatten(2).transpose(1, 2)
+        # Keys and values of the whole image when tiled (a set: their order does not matter).
+        keys, values = global_keys_values(_avg_pool_at_most(self.phi(u), 4), _avg_pool_at_most(self.g(u), 4))
+        values = values.transpose(1, 2)
         y = self.attend(queries, keys, values).transpose(1, 2).reshape(b, -1, h, w)
         return resize_nearest(self.conv(y), x.shape[-2:])
 

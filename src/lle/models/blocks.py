@@ -8,6 +8,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from lle.models.image_statistics import spatial_mean
+
 
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad `x` (…×H×W) at the bottom/right so H and W are multiples of `multiple`.
@@ -37,6 +39,7 @@ class ChannelAttention(torch.nn.Module):
     """Squeeze-and-excitation channel attention (Hu et al. 2018), computed per sample.
 
     global average pool → 1×1 conv C→C/r → `act` → 1×1 conv C/r→C → sigmoid → rescale the input.
+    The pool is `spatial_mean`, so tiles pool over the whole image (`lle.models.image_statistics`).
     `act` is a module instance, so a network can pass a shared or a custom activation.
     """
 
@@ -48,7 +51,7 @@ class ChannelAttention(torch.nn.Module):
         self.excite = torch.nn.Conv2d(hidden, channels, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weights = self.excite(self.act(self.squeeze(x.mean(dim=(-2, -1), keepdim=True))))
+        weights = self.excite(self.act(self.squeeze(spatial_mean(x))))
         return x * torch.sigmoid(weights)
 
 

@@ -30,3 +30,28 @@ def prefers_channels_last(net: nn.Module) -> bool:
     if any(getattr(module, "channels_last_slower", False) for module in net.modules()):
         return False
     return any(p.dim() == 4 for p in net.parameters())
+
+
+# Peak memory of one untiled fp32 inference forward pass, in bytes per input pixel (above weights and input),
+# measured on CPU by benchmarks/tiled_seams.py --memory (docs/benchmarks.md, "Tiles without seams"); keyed by
+# the network's class. lle.inference decides from it whether an image must be tiled to fit.
+FORWARD_BYTES_PER_PIXEL = {
+    "GLADNet": 1_900,
+    "MIRNet": 4_600,
+    "MIRNetV2": 2_400,
+    "ABSGN": 6_100,
+    "ALEN": 1_200,
+    "RetinexNet": 1_400,
+}
+UNKNOWN_BYTES_PER_PIXEL = max(FORWARD_BYTES_PER_PIXEL.values())  # a network not measured: assume the heaviest
+
+
+def forward_bytes_per_pixel(net: nn.Module) -> int:
+    """The measured figure of the (first) known network inside `net` (a packed-RAW adapter wraps one);
+    parameter-free modules (classical methods) need a few bytes per pixel; others get the heaviest figure."""
+    for module in net.modules():
+        if type(module).__name__ in FORWARD_BYTES_PER_PIXEL:
+            return FORWARD_BYTES_PER_PIXEL[type(module).__name__]
+    if next(net.parameters(), None) is None:
+        return 64
+    return UNKNOWN_BYTES_PER_PIXEL

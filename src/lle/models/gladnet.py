@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lle.models.blocks import TFSameConv2d, resize_nearest, tf_default_init
+from lle.models.image_statistics import resize_nearest_to_tile, whole_input
 from lle.models.interface import kind_of_channels
 
 
@@ -77,7 +78,8 @@ class GLADNet(nn.Module):
 
     def global_illumination(self, x: torch.Tensor) -> torch.Tensor:
         """The 64-channel global illumination estimate at the input's resolution."""
-        h = resize_nearest(x, (self.global_size, self.global_size))
+        # Tiled, the branch sees the whole image and each tile gets its crop (lle.models.image_statistics).
+        h = resize_nearest(whole_input(x), (self.global_size, self.global_size))
         sizes, skips = [h.shape[-2:]], []
         for conv in self.encoder:
             h = F.relu(conv(h))
@@ -90,7 +92,7 @@ class GLADNet(nn.Module):
             h = F.relu(conv(resize_nearest(h, tuple(size))))
             if skip is not None:
                 h = h + skip
-        return resize_nearest(h, x.shape[-2:])
+        return resize_nearest_to_tile(h, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.detail(torch.cat([self.global_illumination(x), x], dim=1))

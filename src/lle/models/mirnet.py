@@ -24,6 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple
+from lle.models.image_statistics import spatial_mean
 from lle.models.interface import kind_of_channels
 
 
@@ -98,7 +99,7 @@ class SKFF(nn.Module):
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         feats = torch.stack(inputs, dim=1)  # B × height × C × H × W
-        z = self.act(self.squeeze(feats.sum(dim=1).mean(dim=(-2, -1), keepdim=True)))
+        z = self.act(self.squeeze(spatial_mean(feats.sum(dim=1))))
         weights = torch.softmax(torch.stack([fc(z) for fc in self.select], dim=1), dim=1)
         return (feats * weights).sum(dim=1)
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from lle.models.blocks import crop_to, pad_to_multiple
+from lle.models.image_statistics import softmax_pool, spatial_mean
 from lle.models.interface import kind_of_channels
 
 
@@ -32,7 +33,7 @@ class SKFF(nn.Module):
 
     def forward(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         feats = torch.stack(inputs, dim=1)  # B × height × C × H × W
-        z = self.conv_du(feats.sum(dim=1).mean(dim=(-2, -1), keepdim=True))
+        z = self.conv_du(spatial_mean(feats.sum(dim=1)))
         weights = torch.softmax(torch.stack([fc(z) for fc in self.fcs], dim=1), dim=1)
         return (feats * weights).sum(dim=1)
 
@@ -48,8 +49,7 @@ class ContextBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attention = torch.softmax(self.conv_mask(x).flatten(2), dim=-1)  # B × 1 × HW
-        context = torch.einsum("bcn,bon->bc", x.flatten(2), attention)[..., None, None]
+        context = softmax_pool(self.conv_mask(x), x)[..., None, None]  # softmax over all positions
         return x + self.channel_add_conv(context)
 
 
