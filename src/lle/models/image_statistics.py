@@ -217,22 +217,23 @@ def active_statistics() -> ImageStatistics | None:
 
 def spatial_mean(x: torch.Tensor) -> torch.Tensor:
     """Global average pooling `x.mean(dim=(-2, -1), keepdim=True)`, over the whole image when tiled."""
-    statistics = _ACTIVE.get()
-    if statistics is None:
-        return x.mean(dim=(-2, -1), keepdim=True)
-    accumulator, previous = statistics._entry(_Mean)
-    accumulator.add(statistics._owned(x))
-    return (x.mean(dim=(-2, -1), keepdim=True) if previous is None else previous).to(x.dtype)
+    return _pooled(x, _Mean, lambda t: t.mean(dim=(-2, -1), keepdim=True))
 
 
 def spatial_amax(x: torch.Tensor) -> torch.Tensor:
     """Global max pooling `x.amax(dim=(-2, -1), keepdim=True)`, over the whole image when tiled."""
+    return _pooled(x, _Max, lambda t: t.amax(dim=(-2, -1), keepdim=True))
+
+
+def _pooled(x: torch.Tensor, accumulator_kind: type, pool) -> torch.Tensor:
+    # Untiled: the plain pooling. Tiled: this tile's owned part joins the accumulator, and the whole image's value
+    # from the previous pass (or, in the first pass, the tile's own) is returned.
     statistics = _ACTIVE.get()
     if statistics is None:
-        return x.amax(dim=(-2, -1), keepdim=True)
-    accumulator, previous = statistics._entry(_Max)
+        return pool(x)
+    accumulator, previous = statistics._entry(accumulator_kind)
     accumulator.add(statistics._owned(x))
-    return (x.amax(dim=(-2, -1), keepdim=True) if previous is None else previous).to(x.dtype)
+    return (pool(x) if previous is None else previous).to(x.dtype)
 
 
 def softmax_pool(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
