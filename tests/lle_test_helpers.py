@@ -21,12 +21,25 @@ class NonFiniteAfter(nn.Module):
 
 
 class SignalAtStep(pl.Callback):
-    """Sends its own process a real signal once, as training step `step` + 1 starts: a pre-emption during a known
-    step in the middle of an epoch (a resumed run starts after it, so it is not signalled again)."""
+    """Sends its own process a real signal once, after `step` training steps: as the next training step starts
+    (`during="training"`, the middle of an epoch), or as the validation at that step starts (`during="validation"`,
+    where Lightning alone would stop without saving). A resumed run starts after it, so it is not signalled again."""
 
-    def __init__(self, step: int, signum: int):
-        self.step, self.signum = step, signum
+    def __init__(self, step: int, signum: int, during: str = "training"):
+        if during not in ("training", "validation"):
+            raise ValueError(f"during={during!r}: expected 'training' or 'validation'")
+        self.step, self.signum, self.during = step, signum, during
+        self.sent = False
 
     def on_train_batch_start(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
+        if self.during == "training":
+            self._send(trainer)
+
+    def on_validation_batch_start(self, trainer, *args) -> None:
+        if self.during == "validation" and not trainer.sanity_checking:
+            self._send(trainer)
+
+    def _send(self, trainer) -> None:
+        if trainer.global_step == self.step and not self.sent:
+            self.sent = True
             os.kill(os.getpid(), self.signum)

@@ -146,11 +146,16 @@ def _state(run: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
-def test_a_preempted_run_saves_its_step_and_continues_to_the_same_result(uninterrupted, tmp_path, signum):
-    """SIGTERM (a pre-emption): restarted with ckpt_path=auto, logging into the same W&B run. SIGUSR1 in a SLURM
-    job (SLURM's warning before the time limit): the job requeues itself (`scontrol`, here a recording stand-in)
-    and its rerun, the same command line, continues by itself (SLURM_RESTART_COUNT=1)."""
+@pytest.mark.parametrize(
+    ("signum", "during", "stops_after"), [(signal.SIGTERM, "validation", 5), (signal.SIGUSR1, "training", 6)]
+)
+def test_a_preempted_run_saves_its_step_and_continues_to_the_same_result(
+    uninterrupted, tmp_path, signum, during, stops_after
+):
+    """SIGTERM (a pre-emption) during the first epoch's validation: the validation finishes, the run stops after
+    the next training step and, restarted with ckpt_path=auto, logs into the same W&B run. SIGUSR1 in a SLURM job
+    (SLURM's warning before the time limit) during a step: the job requeues itself (`scontrol`, here a recording
+    stand-in) and its rerun, the same command line, continues by itself (SLURM_RESTART_COUNT=1)."""
     run = tmp_path / "run"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -163,7 +168,11 @@ def test_a_preempted_run_saves_its_step_and_continues_to_the_same_result(uninter
     if slurm:
         env["SLURM_JOB_ID"] = "4242"  # only the id: Lightning's SLURM environment needs more, and stays off
     command = [*PREEMPTIBLE, f"hydra.run.dir={run}", *([] if slurm else ["logger=wandb", "ckpt_path=auto"])]
-    signal_at = ["+callbacks.signal_at._target_=lle_test_helpers.SignalAtStep", "+callbacks.signal_at.step=5"]
+    signal_at = [
+        "+callbacks.signal_at._target_=lle_test_helpers.SignalAtStep",
+        f"+callbacks.signal_at.step={4 if during == 'validation' else 5}",  # an epoch is 4 steps
+        f"+callbacks.signal_at.during={during}",
+    ]
     first = subprocess.run(
         [*command, *signal_at, f"+callbacks.signal_at.signum={int(signum)}"],
         cwd=tmp_path,
@@ -175,11 +184,13 @@ def test_a_preempted_run_saves_its_step_and_continues_to_the_same_result(uninter
     output = first.stdout + first.stderr
     assert first.returncode == 128 + signum, output[-3000:]
     name = signal.Signals(signum).name
-    assert f"{name} received: stopped after global step 6, saved {run / 'checkpoints' / 'last.ckpt'}" in output
+    assert (
+        f"{name} received: stopped after global step {stops_after}, saved {run / 'checkpoints' / 'last.ckpt'}" in output
+    )
     assert f"run interrupted by {name} before it finished; resume with ckpt_path=" in output
     assert _metrics(run)["status"] == "interrupted"
     saved = _state(run)
-    assert (saved["global_step"], saved["epoch"]) == (6, 1)  # the step it stopped at, mid-epoch
+    assert (saved["global_step"], saved["epoch"]) == (stops_after, 1)  # the step it stopped at, mid-epoch
     assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n" if slurm else True
 
     restarted = subprocess.run(

@@ -3,9 +3,12 @@ step it is in, saves `last.ckpt` there and stops; restarted in the same run dire
 automatically in a requeued SLURM job: `lle.runs.guard.resume_option`) it continues from that step as if it had
 never stopped.
 
-Lightning alone stops after the step on SIGTERM but saves nothing there, so the epoch's steps since the last
-checkpoint are lost; its SLURM handler for SIGUSR1 saves a checkpoint from inside the signal handler, wherever
-the step is, and keeps training. The mid-epoch checkpoint resumes exactly because the training loader is
+Lightning alone stops on SIGTERM wherever its loops next look (after a step, inside validation, at the epoch's
+end) and saves nothing there, so the epoch's steps since the last checkpoint are lost; its SLURM handler for
+SIGUSR1 saves a checkpoint from inside the signal handler, wherever the step is, and keeps training. So while
+the training loop runs, this callback holds both signals itself: every stop comes after a training step, with
+its checkpoint. A signal during the last validation (training is over) stops the job before testing, with the
+final checkpoint. The mid-epoch checkpoint resumes exactly because the training loader is
 resumable (`lle.data.base.ResumableLoader`) and data order and augmentation are pure functions of (seed, epoch,
 index).
 """
@@ -16,6 +19,7 @@ import logging
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -41,10 +45,11 @@ class PreemptionCheckpoint(pl.Callback):
         self.requeue_on_sigusr1 = requeue_on_sigusr1
         self.received: int | None = None
         self._previous = None
+        self._lightning_sigterm = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         # Before the Trainer installs its handlers: Lightning leaves SIGUSR1 to a handler that is already there.
-        if stage == "fit" and hasattr(signal, "SIGUSR1"):
+        if stage == "fit" and hasattr(signal, "SIGUSR1") and _main_thread():
             self.received = None
             self._previous = signal.signal(signal.SIGUSR1, self._on_signal)
 
@@ -53,10 +58,33 @@ class PreemptionCheckpoint(pl.Callback):
             signal.signal(signal.SIGUSR1, self._previous)
             self._previous = None
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # After the Trainer has installed its SIGTERM handler (which its loops act on wherever they are): take
+        # SIGTERM over until training ends. A SIGTERM before now (the sanity check) is still seen below through
+        # trainer.received_sigterm.
+        if _main_thread():
+            self._lightning_sigterm = signal.signal(signal.SIGTERM, self._on_signal)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._stop_if_signalled(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._give_sigterm_back()
+        self._stop_if_signalled(trainer)  # signalled during the last validation: stop before testing
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._give_sigterm_back()
+
+    def _give_sigterm_back(self) -> None:
+        # To Lightning's handler, which the Trainer's teardown replaces by the one from before the run.
+        if self._lightning_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._lightning_sigterm)
+            self._lightning_sigterm = None
+
     def _on_signal(self, signum: int, frame) -> None:
         self.received = signum  # acted on at the end of the step: a handler must not save mid-step
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+    def _stop_if_signalled(self, trainer: pl.Trainer) -> None:
         signum = self.received or (signal.SIGTERM if trainer.received_sigterm else None)
         if not trainer.strategy.reduce_boolean_decision(signum is not None, all=False):
             return
@@ -74,6 +102,10 @@ class PreemptionCheckpoint(pl.Callback):
             if signum == getattr(signal, "SIGUSR1", None) and self.requeue_on_sigusr1:
                 requeue_slurm_job()
         raise Preempted(signum, last)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()  # signal.signal works only there
 
 
 def requeue_slurm_job() -> None:
