@@ -155,18 +155,16 @@ def test_memory_scripts_run_at_tiny_sizes(script, args, expect, tmp_path):
 
 
 def test_default_run_benchmark_times_lle_train_and_records_the_baselines(tmp_path):
-    # The README's main job in its CI form: the real console script, a few tiny steps instead of 220.
+    # The README's main job in its CI form: the real console script and default model, 2 tiny steps, not 1,000.
     record = tmp_path / "default_run.json"
     overrides = [
         "trainer.limit_train_batches=2",
         "trainer.max_epochs=1",
         "trainer.num_sanity_val_steps=0",
         "data.crop_size=32",
-        "data.eval_crop_size=48",
+        "data.eval_crop_size=64",
         "data.eval_batch_size=2",
         "data.num_test=2",
-        "model.net.detail_channels=8",
-        "model.net.global_channels=8",
         "callbacks.progress_bar=null",
     ]
     command = [sys.executable, str(BENCHMARKS / "default_run.py"), "--keep", str(tmp_path / "run"), "--json"]

@@ -1,4 +1,6 @@
+import functools
 import itertools
+import math
 
 import pytest
 import torch
@@ -85,3 +87,45 @@ def test_warmup_cosine_rises_linearly_then_anneals_to_the_floor():
     assert lrs[9] == pytest.approx(1e-6 + (2e-4 - 1e-6) * 0.5)  # half-way through the cosine
     assert lrs[14:] == pytest.approx([1e-6, 1e-6])  # then stays at min_lr
     assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))
+
+
+def test_a_cosine_without_total_steps_lasts_as_long_as_the_run(tmp_path):
+    import pytorch_lightning as pl
+    from torch.utils.data import DataLoader
+
+    from lle.modules import EnhancementModule
+    from lle.schedules import warmup_cosine
+
+    with pytest.raises(ValueError, match="total_steps"):
+        warmup_cosine(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), 2, None)
+
+    class LR(pl.Callback):
+        def __init__(self):
+            self.lrs = []
+
+        def on_train_batch_start(self, trainer, *args):
+            self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    torch.manual_seed(0)
+    data = [{"input": torch.rand(3, 8, 8), "target": torch.rand(3, 8, 8), "name": f"{i}"} for i in range(6)]
+    module = EnhancementModule(
+        net=torch.nn.Conv2d(3, 3, 3, padding=1),
+        loss=torch.nn.L1Loss(),
+        optimizer=lambda params: torch.optim.SGD(params, lr=1.0),
+        scheduler=functools.partial(warmup_cosine, warmup_steps=2, total_steps=None),
+    )
+    lrs = LR()
+    trainer = pl.Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[lrs],
+        default_root_dir=tmp_path,
+        limit_val_batches=0,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, DataLoader(data, batch_size=2))  # 3 steps an epoch: 9 steps
+    assert len(lrs.lrs) == 9
+    assert lrs.lrs[:2] == pytest.approx([0.5, 1.0])
+    assert lrs.lrs[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 6 / 7)))  # step 8 of a cosine ending at 9

@@ -16,7 +16,7 @@ from conftest import TINY_RUN, TINY_SYNTHETIC, compose_config
 from lle.cli.eval import evaluate
 from lle.cli.train import train
 
-SMALL_GLADNET = ["model.net.global_channels=8", "model.net.detail_channels=8"]
+SMALL_GLADNET = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
 DETERMINISTIC_RUN = [a for a in TINY_RUN if not a.startswith("trainer=")] + [
     "trainer=deterministic",
     "trainer.accelerator=cpu",

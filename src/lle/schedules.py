@@ -16,8 +16,12 @@ def exponential_decay(optimizer: Optimizer, rate: float, decay_steps: int) -> La
     return LambdaLR(optimizer, lambda step: rate ** (step / decay_steps))
 
 
-def warmup_cosine(optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> LambdaLR:
-    """Linear warm-up to the base lr, then cosine annealing to `min_lr` at `total_steps`."""
+def warmup_cosine(optimizer: Optimizer, warmup_steps: int, total_steps: int | None, min_lr: float = 0.0) -> LambdaLR:
+    """Linear warm-up to the base lr, then cosine annealing to `min_lr` at `total_steps`. `total_steps` None:
+    `lle.modules.EnhancementModule` passes the run's number of optimiser steps (so the cosine follows
+    trainer.max_epochs and the epoch's length); called directly it must be a number."""
+    if total_steps is None:
+        raise ValueError("warmup_cosine needs total_steps (None is filled in only by EnhancementModule)")
     base_lrs = [group["lr"] for group in optimizer.param_groups]
 
     def factor_for(base_lr: float):

@@ -15,6 +15,8 @@ def test_parameter_counts_match_the_spec():
     assert count(ALEN(downsample="maxpool")) == 2_685_076  # the released code
     assert count(lle.models.build("alen")) == 2_771_316
     assert count(lle.models.build("alen", downsample="maxpool")) == 2_685_076
+    # The default run's network (model=alen_quick) on sRGB: pixel-unshuffled 12-channel input, non-original head
+    assert count(ALEN(in_channels=3, upscale=1, srgb_input=True)) == 2_784_692
     net = ALEN(downsample="maxpool")  # per-stage counts of spec §5, rounded there to the digits given
     stages = {
         "inc": (14.4e3, 100),

@@ -11,7 +11,7 @@ FIXED = dict.fromkeys(
     ("clahe", "dong2011", "gamma", "gladnet", "he", "lime", "mirnet", "mirnet_v2", "retinexnet"), SRGB_SAME_SIZE
 )
 # Models whose constructor arguments follow the data config (packed RAW or sRGB).
-FOLLOWS_DATA = ("absgn", "alen")
+FOLLOWS_DATA = ("absgn", "alen", "alen_quick")
 
 
 @pytest.mark.parametrize("name", lle.models.available())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -106,7 +107,13 @@ class EnhancementModule(pl.LightningModule):
         optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
+        factory = self.scheduler_factory
+        if getattr(factory, "keywords", {}).get("total_steps", 0) is None:  # a partial: "as long as the run"
+            steps = self.trainer.estimated_stepping_batches
+            if not math.isfinite(steps):
+                raise ValueError("model.scheduler.total_steps=null needs a run of known length: set trainer.max_epochs")
+            factory = functools.partial(factory, total_steps=int(steps))
+        scheduler = factory(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}
 
     # --- evaluation -----------------------------------------------------------------------------
