@@ -96,6 +96,8 @@ TINY_RUN = [
     "callbacks.model_summary=null",
     "baselines=false",  # the comparison with the baselines is tested in test_baselines.py
 ]
+# GLADNet at width 8: the networks' tests name it (the default model is alen_quick).
+SMALL_GLADNET = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
 TINY_SYNTHETIC = [
     "data=synthetic",
     "data.crop_size=32",
@@ -129,9 +131,7 @@ def checkpoint(tmp_path_factory) -> Path:
             [
                 *TINY_RUN,
                 *TINY_SYNTHETIC,
-                "model=gladnet",
-                "model.net.global_channels=8",
-                "model.net.detail_channels=8",
+                *SMALL_GLADNET,
                 "test=false",
                 f"paths.log_dir={root / 'logs'}",
             ],

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from conftest import TINY_RUN, TINY_SYNTHETIC, compose_config
+from conftest import SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC, compose_config
 from lle.runs.checkpoint import load_lle_checkpoint
-
-SMALL_GLADNET = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
 
 
 def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:

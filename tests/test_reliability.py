@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import TINY_RUN, TINY_SYNTHETIC, compose_config
+from conftest import SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC, compose_config
 from lle.cli.eval import evaluate
 from lle.cli.train import train
 
-SMALL_GLADNET = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
 DETERMINISTIC_RUN = [a for a in TINY_RUN if not a.startswith("trainer=")] + [
     "trainer=deterministic",
     "trainer.accelerator=cpu",
@@ -227,21 +226,21 @@ def test_unwritable_output_directory_fails_before_training(tiny_train_cfg, tmp_p
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         out = locked / "run"
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, output_dir=out)
+    cfg = tiny_train_cfg(*SMALL_GLADNET, output_dir=out)
     with pytest.raises(PermissionError, match=f"output directory {out} is not writable"):
         train(cfg)
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.json"))
 
 
 def test_out_of_range_values_are_rejected_by_option_name_before_anything_is_written(tiny_train_cfg, tmp_path):
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=-0.1")
+    cfg = tiny_train_cfg(*SMALL_GLADNET, "model.optimizer.lr=-0.1")
     with pytest.raises(ValueError, match=r"model\.optimizer\.lr=-0\.1: expected a positive, finite number"):
         train(cfg)
     assert not (tmp_path / "run" / "config.yaml").exists()
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "data.batch_size=0", output_dir=tmp_path / "run2")
+    cfg = tiny_train_cfg(*SMALL_GLADNET, "data.batch_size=0", output_dir=tmp_path / "run2")
     with pytest.raises(ValueError, match=r"data\.batch_size=0: expected a positive, finite number"):
         train(cfg)
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "model.optimizer.lr=inf", output_dir=tmp_path / "run3")
+    cfg = tiny_train_cfg(*SMALL_GLADNET, "model.optimizer.lr=inf", output_dir=tmp_path / "run3")
     with pytest.raises(ValueError, match=r"model\.optimizer\.lr=inf: expected a positive, finite number"):
         train(cfg)
 
@@ -261,7 +260,7 @@ def test_out_of_range_values_are_rejected_by_option_name_before_anything_is_writ
     ],
 )
 def test_bad_option_values_are_named_before_anything_is_written(tiny_train_cfg, tmp_path, override, message):
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, override, output_dir=tmp_path / "run")
+    cfg = tiny_train_cfg(*SMALL_GLADNET, override, output_dir=tmp_path / "run")
     with pytest.raises(ValueError, match=message):
         train(cfg)
     assert not (tmp_path / "run" / "config.yaml").exists()
@@ -273,7 +272,7 @@ def test_resuming_from_another_models_or_a_truncated_checkpoint_names_it(tiny_tr
         train(cfg)
     truncated = tmp_path / "truncated.ckpt"
     truncated.write_bytes(checkpoint.read_bytes()[:2000])
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, f"ckpt_path={truncated}", output_dir=tmp_path / "run2")
+    cfg = tiny_train_cfg(*SMALL_GLADNET, f"ckpt_path={truncated}", output_dir=tmp_path / "run2")
     with pytest.raises(ValueError, match=f"{truncated}: cannot read the checkpoint"):
         train(cfg)
 
@@ -347,13 +346,13 @@ def test_runs_started_in_the_same_second_get_their_own_directories():
 
 
 def test_crop_larger_than_the_synthetic_photographs_is_an_error(tiny_train_cfg):
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "data.crop_size=4096")
+    cfg = tiny_train_cfg(*SMALL_GLADNET, "data.crop_size=4096")
     with pytest.raises(ValueError, match="crop_size"):
         train(cfg)
 
 
 def test_checkpoint_of_another_model_is_refused_by_name(tiny_train_cfg, tmp_path):
-    cfg = tiny_train_cfg("model=gladnet", *SMALL_GLADNET, "test=false")
+    cfg = tiny_train_cfg(*SMALL_GLADNET, "test=false")
     train(cfg)
     ckpt = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     eval_cfg = compose_config("eval", ["trainer=cpu", "model=gamma", f"ckpt_path={ckpt}"], tmp_path / "eval")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_config
+from conftest import SMALL_GLADNET, compose_config
 from lle.cli.eval import evaluate
 from lle.cli.train import train
 from lle.config import UsageError
@@ -20,7 +20,6 @@ from lle.report import leaderboard, markdown_table, write_report
 from lle.report.build import NO_MATPLOTLIB
 from lle.runs.baselines import classical_methods
 
-SMALL_GLADNET = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
 TINY_EVAL = [
     "trainer=cpu",
     "data=synthetic",

@@ -13,9 +13,8 @@ import optuna
 import pytest
 import yaml
 
-from conftest import TINY_RUN, TINY_SYNTHETIC
+from conftest import SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC
 from lle.runs.guard import RunDirectoryTaken, _refuse_existing_sweep
-from test_cli import SMALL_GLADNET
 
 
 def _env(**extra: str) -> dict[str, str]:

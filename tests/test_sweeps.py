@@ -14,8 +14,8 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 import lle.models
-from conftest import TINY_RUN, TINY_SYNTHETIC
-from test_cli import SMALL_GLADNET, run_cli
+from conftest import SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC
+from test_cli import run_cli
 
 NETWORKS = ("gladnet", "retinexnet", "absgn")
 CLASSICAL = ("gamma", "he", "dong2011")

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 from wandb.proto import wandb_internal_pb2
 
-from conftest import TINY_RUN, TINY_SYNTHETIC
-from test_cli import SMALL_GLADNET, run_cli
+from conftest import SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC
+from test_cli import run_cli
 
 
 def wandb_records(path: Path) -> list:
