@@ -60,7 +60,7 @@ def run_one(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     model = load(args.model)
     x = dark_photo(*args.size)
-    statistics = ImageStatistics(x.shape[-2:])
+    statistics = ImageStatistics()
     before = peak_rss_mib()
     start = time.perf_counter()
     with torch.inference_mode():

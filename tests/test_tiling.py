@@ -14,15 +14,16 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from PIL import Image
 
 import lle.models
 from lle.cli.enhance import main as enhance_main
-from lle.inference import enhance, enhance_tiled, needs_tiles, tile_starts
+from lle.inference import enhance, enhance_tiled, needs_tiles, on_grid, tile_starts
 from lle.metrics import psnr
 from lle.models.absgn import GSA
 from lle.models.alen import NonLocalAttention
-from lle.models.blocks import ChannelAttention
+from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple
 from lle.models.image_statistics import ImageStatistics, spatial_mean
 from lle.models.mirnet_v2 import ContextBlock
 
@@ -41,6 +42,23 @@ def local_network() -> nn.Module:
     for _ in range(3):
         layers += [nn.Conv2d(8, 8, 3, padding=1), nn.ReLU()]
     return nn.Sequential(*layers, nn.Conv2d(8, 3, 1)).eval()
+
+
+class GridNetwork(nn.Module):
+    """Local, but on an 8-pixel grid, like the downsampling stages of ABSGN or MIRNet: pads to a multiple of 8,
+    averages 8×8 cells of a convolution and brings them back to full resolution."""
+
+    size_multiple = 8
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, size = pad_to_multiple(x, self.size_multiple)
+        cells = F.avg_pool2d(self.conv(x), self.size_multiple)
+        return crop_to(x + F.interpolate(cells, scale_factor=self.size_multiple, mode="nearest"), size)
 
 
 class GlobalContextNetwork(nn.Module):
@@ -77,10 +95,21 @@ def test_tiled_equals_whole_exactly_for_a_local_network():
     net, x = local_network(), gradient(160, 232)
     with torch.no_grad():
         whole = net(x)
-    statistics = ImageStatistics(x.shape[-2:])
+    statistics = ImageStatistics()
     tiled = enhance_tiled(net, x, tile=96, overlap=32, statistics=statistics)
     torch.testing.assert_close(tiled, whole, rtol=0, atol=1e-6)
     assert statistics.passes == 1 and statistics.count == 0  # nothing image-level: one pass
+
+
+def test_tiles_stay_on_the_grid_of_a_network_that_pads_to_a_multiple():
+    # 100×150 is on no 8-pixel grid: tiles ending at the image's edge would start off the grid and average other
+    # cells than the whole pass. Padded once and tiled on the grid, the result is exact.
+    net, x = GridNetwork().eval(), gradient(100, 150)
+    with torch.no_grad():
+        whole = net(x)
+    torch.testing.assert_close(enhance_tiled(net, x, tile=64, overlap=32), whole, rtol=0, atol=1e-6)
+    torch.testing.assert_close(enhance_tiled(net, x, tile=70, overlap=30), whole, rtol=0, atol=1e-6)
+    assert on_grid(70, 30, 8) == (64, 32) and on_grid(64, 60, 8) == (64, 56) and on_grid(70, 30, 1) == (70, 30)
 
 
 def test_tiles_share_the_whole_image_statistics_of_every_kind_of_global_layer():
@@ -91,7 +120,7 @@ def test_tiles_share_the_whole_image_statistics_of_every_kind_of_global_layer():
     with torch.no_grad():
         whole = net(x)
     alone = enhance_tiled(net, x, tile=64, overlap=32, max_passes=1)  # each tile with its own context
-    statistics = ImageStatistics(x.shape[-2:])
+    statistics = ImageStatistics()
     shared = enhance_tiled(net, x, tile=64, overlap=32, max_passes=8, tolerance=1e-6, statistics=statistics)
     assert statistics.count == 5  # mean, softmax pool, max and mean (GSA), keys and values: in call order
     assert statistics.passes < 8 and statistics.change <= 1e-6  # settled before the cap
@@ -111,7 +140,7 @@ def test_gladnet_tiles_share_one_global_illumination():
     with torch.no_grad():
         whole = net(x)
     alone = enhance_tiled(net, x, tile=96, overlap=32, max_passes=1)  # each tile's own 96×96 downsample
-    statistics = ImageStatistics(x.shape[-2:])
+    statistics = ImageStatistics()
     shared = enhance_tiled(net, x, tile=96, overlap=32, statistics=statistics)
     assert statistics.passes == 2 and statistics.change == 0  # gather the image, then use it
     # The detail convolutions reach 5 px, beyond a quarter of the overlap (8 px) by nothing: exact.

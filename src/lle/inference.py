@@ -25,9 +25,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from lle.models.blocks import pad_to_multiple
 from lle.models.complexity import forward_bytes_per_pixel, prefers_channels_last
 from lle.models.image_statistics import ImageStatistics, TileRegion, partition
-from lle.models.interface import network_input
+from lle.models.interface import input_multiple, network_input
 
 OFFICIAL_PREFIX = "official:"
 DEFAULT_TILE_OVERLAP = 32
@@ -273,22 +274,45 @@ def enhance_tiled(
     replays them, up to `max_passes` or until they move by at most `tolerance` (relative); a purely local
     network needs one pass. The result then equals the untiled one where the network's local receptive
     field fits in the overlap. Pass an empty `statistics` to read them afterwards (`passes`, `change`).
+
+    A network that pads its input to a multiple (`lle.models.interface.input_multiple`: ABSGN 8, MIRNet 4, ALEN
+    on sRGB 16) is tiled on its own grid: the image is padded once as its forward pass would pad it, and the tile
+    is rounded down and the overlap up to the multiple, so every tile starts on a pixel boundary of the whole
+    image's downsampled maps (off the grid, a tile's ¼- or ⅛-resolution maps are shifted against the image's).
     """
     if tile < 1 or not 0 <= overlap < tile:
         raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
     forward = _runner(model)
     height, width = x.shape[-2:]
-    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
-    if len(rows) == len(cols) == 1:
+    multiple = input_multiple(_network(model))
+    tile, overlap = on_grid(tile, overlap, multiple)
+    if max(height, width) <= tile:
         return forward(x).to(x.device)
-    statistics = ImageStatistics((height, width)) if statistics is None else statistics
+    padded, _ = pad_to_multiple(x, multiple)
+    rows, cols = tile_starts(padded.shape[-2], tile, overlap), tile_starts(padded.shape[-1], tile, overlap)
+    statistics = ImageStatistics() if statistics is None else statistics
+    statistics.image_size = tuple(padded.shape[-2:])  # what the tiles cover, padding included
     for _ in range(max(max_passes, 1)):
         statistics.begin_pass()
-        out = _tiled_pass(forward, x, tile, overlap, rows, cols, statistics)
+        out = _tiled_pass(forward, padded, tile, overlap, rows, cols, statistics)
         statistics.end_pass()
         if statistics.count == 0 or statistics.change <= tolerance:
             break
-    return out
+    scale = Fraction(out.shape[-2], padded.shape[-2])
+    return out[..., : _scaled(height, scale, "height"), : _scaled(width, scale, "width")]
+
+
+def on_grid(tile: int, overlap: int, multiple: int) -> tuple[int, int]:
+    """`tile` rounded down and `overlap` up to multiples of `multiple`, the overlap kept below the tile."""
+    if multiple <= 1:
+        return tile, overlap
+    tile = max(multiple, tile // multiple * multiple)
+    overlap = min(-(-overlap // multiple) * multiple, tile - multiple)
+    return tile, overlap
+
+
+def _network(model: nn.Module | Forward) -> nn.Module | Forward:
+    return model.net if isinstance(model, Enhancer) else model
 
 
 def _tiled_pass(
@@ -373,7 +397,7 @@ def needs_tiles(
     """Tile (with `tile`) only when one untiled forward pass of `model` on a B×C×H×W input of `shape` would
     need more than `MEMORY_SAFETY` of the free memory, from the network's measured bytes per pixel
     (`lle.models.complexity.forward_bytes_per_pixel`)."""
-    net = model.net if isinstance(model, Enhancer) else model
+    net = _network(model)
     pixels = math.prod(shape[:-3]) * shape[-2] * shape[-1]
     if max(shape[-2:]) <= tile or not isinstance(net, nn.Module):
         return TilingDecision(None, "the image fits in one tile")

@@ -127,7 +127,7 @@ class _Canvas:
 class ImageStatistics:
     """The statistics of one image (or batch), gathered tile by tile over passes; see the module docstring.
 
-    statistics = ImageStatistics((height, width))
+    statistics = ImageStatistics((height, width))    # the size the tiles cover (enhance_tiled sets it)
     for each pass:
         statistics.begin_pass()
         for each tile:
@@ -136,8 +136,8 @@ class ImageStatistics:
         statistics.end_pass()    # then `statistics.change`, `statistics.count`
     """
 
-    def __init__(self, image_size: tuple[int, int]):
-        self.image_size = tuple(image_size)
+    def __init__(self, image_size: tuple[int, int] | None = None):
+        self.image_size = None if image_size is None else tuple(image_size)
         self.previous: list | None = None  # whole-image values of the last finished pass
         self.recording: list = []
         self.change = float("inf")  # largest relative change of a statistic between the last two passes

@@ -8,6 +8,10 @@ Every network (and every adapter around one) states three attributes; inference,
 - `upscale`: output resolution / input resolution (2 for packed Bayer → sRGB, 3 for X-Trans, else 1).
 
 A network without the attributes is an sRGB network of the same resolution (the classical methods).
+
+A network whose forward pass pads its input to a multiple of some size (downsampling stages) also states
+`size_multiple`, or `input_multiple` where that of the tensor it is given differs (ALEN on sRGB unshuffles
+first); `input_multiple` reads either, so tiled inference can keep every tile on the network's grid.
 """
 
 from __future__ import annotations
@@ -49,3 +53,8 @@ def network_input(net: nn.Module) -> NetworkInput:
             + ", ".join(f"{k} ({c})" for k, c in KIND_CHANNELS.items())
         )
     return NetworkInput(kind=kind, channels=channels, upscale=int(getattr(net, "upscale", 1) or 1))
+
+
+def input_multiple(net: nn.Module) -> int:
+    """The multiple `net` pads its input's height and width to (1: any size as it is)."""
+    return int(getattr(net, "input_multiple", None) or getattr(net, "size_multiple", 1) or 1)
