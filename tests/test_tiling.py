@@ -19,7 +19,7 @@ from PIL import Image
 
 import lle.models
 from lle.cli.enhance import main as enhance_main
-from lle.inference import enhance, enhance_tiled, needs_tiles, on_grid, tile_starts
+from lle.inference import enhance, enhance_tiled, needs_tiles, tile_length, tile_starts
 from lle.metrics import psnr
 from lle.models.absgn import GSA
 from lle.models.alen import NonLocalAttention
@@ -108,8 +108,34 @@ def test_tiles_stay_on_the_grid_of_a_network_that_pads_to_a_multiple():
     with torch.no_grad():
         whole = net(x)
     torch.testing.assert_close(enhance_tiled(net, x, tile=64, overlap=32), whole, rtol=0, atol=1e-6)
-    torch.testing.assert_close(enhance_tiled(net, x, tile=70, overlap=30), whole, rtol=0, atol=1e-6)
-    assert on_grid(70, 30, 8) == (64, 32) and on_grid(64, 60, 8) == (64, 56) and on_grid(70, 30, 1) == (70, 30)
+    torch.testing.assert_close(enhance_tiled(net, x, tile=70, overlap=32), whole, rtol=0, atol=1e-6)
+    assert tile_length(70, 104, 8) == 64 and tile_starts(152, 64, 30, 8) == [0, 32, 64, 88]
+
+
+class StridedNetwork(nn.Module):
+    """Downsamples without padding to a multiple, as Retinex-Net's TF 'SAME' strided convolutions do: ⌈H/2⌉, and
+    for an odd size the window is centred on even pixels, for an even one on odd pixels."""
+
+    stride_multiple = 2
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.down = nn.Conv2d(3, 3, 3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad_h, pad_w = ((-n) % 2 + 1 for n in x.shape[-2:])  # TF SAME: the far side gets the larger half
+        h = self.down(F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2)))
+        return x + F.interpolate(h, size=x.shape[-2:], mode="nearest")
+
+
+@pytest.mark.parametrize("size", [(100, 150), (101, 151)])
+def test_tiles_sample_where_the_whole_image_does_for_a_network_that_does_not_pad(size):
+    # At odd sizes the whole image's strided samples sit on even pixels: each tile's sides keep the image's parity.
+    net, x = StridedNetwork().eval(), gradient(*size)
+    with torch.no_grad():
+        whole = net(x)
+    torch.testing.assert_close(enhance_tiled(net, x, tile=64, overlap=32), whole, rtol=0, atol=1e-6)
 
 
 def test_tiles_share_the_whole_image_statistics_of_every_kind_of_global_layer():

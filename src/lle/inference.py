@@ -28,7 +28,7 @@ import torch.nn as nn
 from lle.models.blocks import pad_to_multiple
 from lle.models.complexity import forward_bytes_per_pixel, prefers_channels_last
 from lle.models.image_statistics import ImageStatistics, TileRegion, partition
-from lle.models.interface import input_multiple, network_input
+from lle.models.interface import input_multiple, network_input, tile_multiple
 
 OFFICIAL_PREFIX = "official:"
 DEFAULT_TILE_OVERLAP = 32
@@ -197,15 +197,29 @@ def self_ensemble(model: nn.Module | Forward, x: torch.Tensor) -> torch.Tensor:
     return total.div_(8)
 
 
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Starts of tiles of `tile` pixels covering `size`, overlapping by at least `overlap`.
+def tile_starts(size: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
+    """Starts of tiles of `tile` pixels covering `size`, overlapping by at least `overlap`, each a multiple of
+    `multiple` where `size - tile` is one (`tile_length` makes it so).
 
     Every tile has the full size (the last one is shifted back), so a compiled network sees one shape.
     """
     if size <= tile:
         return [0]
-    starts = list(range(0, size - tile, tile - overlap))
-    return [*starts, size - tile]
+    step = max(multiple, (tile - overlap) // multiple * multiple)
+    return [*range(0, size - tile, step), size - tile]
+
+
+def tile_length(tile: int, size: int, multiple: int = 1) -> int:
+    """The tile side for an image side of `size`: `tile`, shortened by less than `multiple` so that it leaves the
+    remainder modulo `multiple` that `size` leaves.
+
+    With every tile starting at a multiple of `multiple`, the last one then ends at the image's edge, and each
+    tile's downsampled maps round their sizes as the whole image's do: the tiles' maps are crops of the image's.
+    """
+    if size <= tile:
+        return size
+    length = tile - (tile - size) % multiple
+    return length if length > 0 else length + multiple
 
 
 def blend_window(length: int, overlap: int, taper_start: bool, taper_end: bool) -> torch.Tensor:
@@ -275,40 +289,32 @@ def enhance_tiled(
     network needs one pass. The result then equals the untiled one where the network's local receptive
     field fits in the overlap. Pass an empty `statistics` to read them afterwards (`passes`, `change`).
 
-    A network that pads its input to a multiple (`lle.models.interface.input_multiple`: ABSGN 8, MIRNet 4, ALEN
-    on sRGB 16) is tiled on its own grid: the image is padded once as its forward pass would pad it, and the tile
-    is rounded down and the overlap up to the multiple, so every tile starts on a pixel boundary of the whole
-    image's downsampled maps (off the grid, a tile's ¼- or ⅛-resolution maps are shifted against the image's).
+    Tiles stay on the network's pixel grid (`lle.models.interface.tile_multiple`: ABSGN and Retinex-Net 8,
+    MIRNet 4, ALEN on sRGB 16): a network that pads its input to a multiple is tiled on the image padded once as its
+    forward pass pads it, every tile starts at a multiple of the grid, and its sides are `tile_length`s. Off the
+    grid, a tile's ¼- or ⅛-resolution maps would be shifted against the whole image's.
     """
     if tile < 1 or not 0 <= overlap < tile:
         raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
     forward = _runner(model)
-    height, width = x.shape[-2:]
-    multiple = input_multiple(_network(model))
-    tile, overlap = on_grid(tile, overlap, multiple)
-    if max(height, width) <= tile:
+    net = _network(model)
+    multiple = tile_multiple(net)
+    padded, (height, width) = pad_to_multiple(x, input_multiple(net))
+    tile_h, tile_w = (tile_length(tile, side, multiple) for side in padded.shape[-2:])
+    rows = tile_starts(padded.shape[-2], tile_h, overlap, multiple)
+    cols = tile_starts(padded.shape[-1], tile_w, overlap, multiple)
+    if len(rows) == len(cols) == 1:
         return forward(x).to(x.device)
-    padded, _ = pad_to_multiple(x, multiple)
-    rows, cols = tile_starts(padded.shape[-2], tile, overlap), tile_starts(padded.shape[-1], tile, overlap)
     statistics = ImageStatistics() if statistics is None else statistics
     statistics.image_size = tuple(padded.shape[-2:])  # what the tiles cover, padding included
     for _ in range(max(max_passes, 1)):
         statistics.begin_pass()
-        out = _tiled_pass(forward, padded, tile, overlap, rows, cols, statistics)
+        out = _tiled_pass(forward, padded, (tile_h, tile_w), overlap, rows, cols, statistics)
         statistics.end_pass()
         if statistics.count == 0 or statistics.change <= tolerance:
             break
     scale = Fraction(out.shape[-2], padded.shape[-2])
     return out[..., : _scaled(height, scale, "height"), : _scaled(width, scale, "width")]
-
-
-def on_grid(tile: int, overlap: int, multiple: int) -> tuple[int, int]:
-    """`tile` rounded down and `overlap` up to multiples of `multiple`, the overlap kept below the tile."""
-    if multiple <= 1:
-        return tile, overlap
-    tile = max(multiple, tile // multiple * multiple)
-    overlap = min(-(-overlap // multiple) * multiple, tile - multiple)
-    return tile, overlap
 
 
 def _network(model: nn.Module | Forward) -> nn.Module | Forward:
@@ -318,14 +324,14 @@ def _network(model: nn.Module | Forward) -> nn.Module | Forward:
 def _tiled_pass(
     forward: Forward,
     x: torch.Tensor,
-    tile: int,
+    tile: tuple[int, int],
     overlap: int,
     rows: list[int],
     cols: list[int],
     statistics: ImageStatistics,
 ) -> torch.Tensor:
     height, width = x.shape[-2:]
-    tile_h, tile_w = min(tile, height), min(tile, width)
+    tile_h, tile_w = tile
     owned_rows, owned_cols = partition(rows, tile_h, height), partition(cols, tile_w, width)
     out = weight = None
     for top, owned_row in zip(rows, owned_rows):

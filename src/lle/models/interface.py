@@ -9,9 +9,10 @@ Every network (and every adapter around one) states three attributes; inference,
 
 A network without the attributes is an sRGB network of the same resolution (the classical methods).
 
-A network whose forward pass pads its input to a multiple of some size (downsampling stages) also states
-`size_multiple`, or `input_multiple` where that of the tensor it is given differs (ALEN on sRGB unshuffles
-first); `input_multiple` reads either, so tiled inference can keep every tile on the network's grid.
+Tiled inference keeps every tile on the network's pixel grid, which two more attributes declare: a network
+whose forward pass pads its input to a multiple (downsampling stages) states `size_multiple`, or
+`input_multiple` where that of the tensor it is given differs (ALEN on sRGB unshuffles first); a network that
+downsamples without padding (Retinex-Net's strided convolutions) states `stride_multiple`.
 """
 
 from __future__ import annotations
@@ -58,3 +59,8 @@ def network_input(net: nn.Module) -> NetworkInput:
 def input_multiple(net: nn.Module) -> int:
     """The multiple `net` pads its input's height and width to (1: any size as it is)."""
     return int(getattr(net, "input_multiple", None) or getattr(net, "size_multiple", 1) or 1)
+
+
+def tile_multiple(net: nn.Module) -> int:
+    """The grid of `net`'s downsampled maps, in input pixels: its padding multiple or its `stride_multiple`."""
+    return max(input_multiple(net), int(getattr(net, "stride_multiple", 1) or 1))

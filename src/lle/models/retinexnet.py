@@ -132,6 +132,8 @@ class RetinexNet(nn.Module):
     # Any H×W works as in the official graph: TF 'SAME' strided convs give ceil(H/2) and the decoder resizes
     # to the skip's own size, so no padding (which would change the border vs. the official model) is needed.
     size_multiple = 1
+    # Three stride-2 convolutions: their samples lie on a grid of 8 input pixels, which tiles keep to (`enhance_tiled`).
+    stride_multiple = 8
     # The decomposition is of sRGB images (DecomNet's 4 channels are [max over RGB, R, G, B], built inside).
     in_channels, input_kind, upscale = 3, SRGB, 1
 
