@@ -33,7 +33,7 @@ def prefers_channels_last(net: nn.Module) -> bool:
 
 
 # Peak memory of one untiled fp32 inference forward pass, in bytes per input pixel (above weights and input),
-# measured on CPU by benchmarks/tiled_seams.py --memory (docs/benchmarks.md, "Tiles without seams"); keyed by
+# measured on CPU by benchmarks/tiled_seams.py, untiled run (docs/benchmarks.md, "Tiles without seams"); keyed by
 # the network's class. lle.inference decides from it whether an image must be tiled to fit.
 FORWARD_BYTES_PER_PIXEL = {
     "GLADNet": 1_900,
@@ -41,7 +41,7 @@ FORWARD_BYTES_PER_PIXEL = {
     "MIRNetV2": 2_400,
     "ABSGN": 6_100,
     "ALEN": 1_200,
-    "RetinexNet": 1_400,
+    "RetinexNet": 2_000,
 }
 UNKNOWN_BYTES_PER_PIXEL = max(FORWARD_BYTES_PER_PIXEL.values())  # a network not measured: assume the heaviest
 
