@@ -38,7 +38,7 @@ def prefers_channels_last(net: nn.Module) -> bool:
 FORWARD_BYTES_PER_PIXEL = {
     "GLADNet": 1_900,
     "MIRNet": 4_600,
-    "MIRNetV2": 2_400,
+    "MIRNetV2": 3_400,
     "ABSGN": 6_100,
     "ALEN": 1_200,
     "RetinexNet": 2_000,
