@@ -35,11 +35,11 @@ TEST_PHOTOS = ("coffee", "motorcycle_left", "motorcycle_right")
 NIKON_D700 = np.array([[8139, -2171, -663], [-8747, 16541, 2295], [-1925, 2008, 8093]], dtype=np.float64) / 1e4
 
 VARIANTS = {
-    "wide": dict(ratio_range=(3, 60), shot_range=(1e-4, 0.02), cast_range=(0.8, 1.25)),  # beyond the defaults' 3-30
+    "wide": dict(ratio_range=(3, 60), shot_range=(1e-4, 0.02), red_cast_range=(0.8, 1.25), blue_cast_range=(0.8, 1.25)),  # beyond the defaults' 3-30
     "lol-dark": dict(ratio_range=(6, 9), shot_range=(1e-3, 0.01)),
     "very-dark": dict(ratio_range=(60, 100), shot_range=(1e-4, 2e-3)),
     "noisy": dict(ratio_range=(8, 20), shot_range=(0.02, 0.05)),
-    "strong-cast": dict(ratio_range=(8, 20), shot_range=(1e-3, 0.01), cast_range=(0.65, 1.5)),
+    "strong-cast": dict(ratio_range=(8, 20), shot_range=(1e-3, 0.01), red_cast_range=(0.65, 1.5), blue_cast_range=(0.65, 1.5)),
     "jpeg": dict(ratio_range=(8, 20), shot_range=(1e-3, 0.01), jpeg_quality_range=(30, 60), jpeg_probability=1.0),
     "other-camera": "nikon",
 }

@@ -173,3 +173,47 @@ def test_default_run_benchmark_times_lle_train_and_records_the_baselines(tmp_pat
     assert result["wall_s"] > 0 and result["machine"] and len(result["load_average_before"]) == 3
     assert "test/psnr" in result["metrics"] and "baseline/dong2011/test/psnr" in result["metrics"]
     assert "baseline/input/test/ssim" in result["metrics"] and "s wall" in stdout
+
+
+def write_dark_pairs(root: Path, count: int = 3, size: tuple[int, int] = (200, 288)) -> Path:
+    """A low/ + high/ folder of dark frames and references made from an embedded photograph (real PNG files)."""
+    import numpy as np
+
+    from conftest import write_png
+    from lle.data.synthetic import make_lol_pair, seed_images
+
+    photo = seed_images()["coffee"]
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        crop = np.ascontiguousarray(photo[index * 40 : index * 40 + size[0], : size[1]])
+        low, high = make_lol_pair(crop, rng, ratio_range=(8, 8), shot_range=(1e-4, 1e-4))
+        write_png(root / "low" / f"{index}.png", low)
+        write_png(root / "high" / f"{index}.png", high)
+    return root
+
+
+def test_calibration_script_measures_real_and_synthetic_pairs(tmp_path):
+    pairs = write_dark_pairs(tmp_path / "pairs")
+    out = tmp_path / "out"
+    command = [sys.executable, str(BENCHMARKS / "calibrate_lowlight.py"), str(pairs), "--out", str(out)]
+    stdout = run_quick([*command, "--synthetic", "4", "--set", "black_range=[0,0]"], tmp_path)
+    record = json.loads((out / "calibration.json").read_text())
+    assert record["real_pairs"] == 3 and record["synthetic_pairs"] == 4
+    assert record["degradation"]["black_range"] == [0, 0]
+    # The pairs were darkened ×8 (before the black level of the ISP's tone curve): the ratio reads near it.
+    assert 4 < record["summary"]["real"]["exposure_ratio"]["median"] < 20
+    assert "exposure ratio" in stdout and (out / "calibration.md").is_file() and (out / "calibration.png").is_file()
+
+
+def test_real_lowlight_script_scores_a_checkpoint_beside_the_classical_methods(checkpoint, tmp_path):
+    pairs = write_dark_pairs(tmp_path / "pairs")
+    shutil.copytree(pairs / "low", tmp_path / "unpaired" / "photos")
+    out = tmp_path / "out"
+    command = [sys.executable, str(BENCHMARKS / "real_lowlight.py"), str(checkpoint), "--pairs", str(pairs)]
+    run_quick([*command, "--unpaired", str(tmp_path / "unpaired" / "photos"), "--out", str(out)], tmp_path)
+    record = json.loads((out / "real_lowlight.json").read_text())
+    assert set(record["summary"]) == {"input", "lle", "gamma", "he", "clahe", "dong2011", "lime"}
+    assert all(len(rows) == 3 for rows in record["per_image"].values())
+    assert record["summary"]["input"]["brightness_error_median"] > 0.5  # the dark frames themselves
+    assert record["contact_sheet_columns"][:2] == ["input", "lle"] and (out / "contact_sheet.png").is_file()
+    assert record["niqe"]["photos"]["images"] == 3 and "NIQE" in (out / "real_lowlight.md").read_text()

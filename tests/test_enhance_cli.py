@@ -260,3 +260,16 @@ def test_out_of_memory_names_the_image_and_tiling_fixes_it(checkpoint, tmp_path)
     assert tiled.returncode == 0, tiled.stderr
     assert "big.png: tiling (512 px, overlap 32): the whole image would need about" in tiled.stderr
     assert read_image(tmp_path / "out" / "big.png").shape == (3000, 3000, 3)
+
+
+def test_exposure_sets_the_brightness_of_every_output(checkpoint, low_light):
+    from lle.data.calibration import mean_luminance
+
+    out = low_light["output"]
+    result = lle_enhance(low_light["input"], out, "--model", checkpoint, "--exposure", "0.18")
+    assert result.returncode == 0, result.stderr
+    for name in ("a.png", "b.png"):
+        assert mean_luminance(read_image(out / name) / 255.0) == pytest.approx(0.18, rel=0.05)
+    refused = lle_enhance(low_light["input"], out, "--model", checkpoint, "--exposure", "2", "--overwrite")
+    assert refused.returncode == 2 and "--exposure is a mean linear luminance in (0, 1)" in refused.stderr
+    assert "Traceback" not in refused.stderr

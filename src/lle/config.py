@@ -71,7 +71,15 @@ INTEGER_KEYS = {
 }
 NUMBER_KEYS = POSITIVE_KEYS | NON_NEGATIVE_KEYS
 # `[low, high]` options whose first value must not exceed the second.
-RANGE_KEYS = {"ratio_range", "shot_range", "cast_range", "scale_range", "jpeg_quality_range"}
+RANGE_KEYS = {
+    "ratio_range",
+    "shot_range",
+    "red_cast_range",
+    "blue_cast_range",
+    "black_range",
+    "scale_range",
+    "jpeg_quality_range",
+}
 
 
 def check_values(cfg: DictConfig) -> None:

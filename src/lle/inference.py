@@ -27,6 +27,7 @@ import torch.nn as nn
 
 from lle.models.blocks import pad_to_multiple
 from lle.models.complexity import forward_bytes_per_pixel, prefers_channels_last
+from lle.models.exposure import match_exposure
 from lle.models.image_statistics import ImageStatistics, TileRegion, partition
 from lle.models.interface import input_multiple, network_input, tile_multiple
 
@@ -92,6 +93,11 @@ class Enhancer(nn.Module):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             y = self.net(x)
         return y.float().contiguous()
+
+
+def check_exposure(exposure: float | None) -> None:
+    if exposure is not None and not 0.0 < exposure < 1.0:
+        raise ValueError(f"exposure is a mean linear luminance in (0, 1) (0.18: mid-grey), got {exposure}")
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -431,16 +437,22 @@ def enhance_tensor(
     tile: int | None = None,
     overlap: int = DEFAULT_TILE_OVERLAP,
     ensemble: bool = False,
+    exposure: float | None = None,
 ) -> torch.Tensor:
     """B×C×H×W float in [0, 1] → B×3×H'×W' float32 on `x`'s device, not clamped (the network contract).
 
     `tile`: None (or 0) runs the whole image at once; a size tiles it (`enhance_tiled`). The ensemble
     transforms the whole image and tiles each transform, so the tiles of one transform share its statistics.
+    `exposure`: None returns the output as the network gives it; a mean linear luminance in (0, 1) re-exposes the
+    whole output to it, for any network (`lle.models.exposure`; 0.18 is photographic mid-grey), clipped to [0, 1].
     """
+    check_exposure(exposure)
     forward = _runner(model)
     if tile:
         check_tile(tile, overlap)
         forward = lambda t, inner=forward: enhance_tiled(inner, t, tile, overlap)  # noqa: E731
+    if exposure is not None:
+        return match_exposure(enhance_tensor(model, x, tile, overlap, ensemble), exposure, refine=4)
     if ensemble:
         return self_ensemble(forward, x).to(x.device)
     return forward(x).to(x.device)
@@ -453,6 +465,7 @@ def enhance(
     tile: int | str | None = "auto",
     overlap: int = DEFAULT_TILE_OVERLAP,
     self_ensemble: bool = False,
+    exposure: float | None = None,
 ) -> np.ndarray | torch.Tensor:
     """Enhance one image (or a batch), returning the same kind as given.
 
@@ -461,7 +474,9 @@ def enhance(
     Integer outputs are clamped and rounded; float outputs are returned as the network gives them.
     `tile`: "auto" (default) tiles with `DEFAULT_TILE` only when the whole image would not fit in memory
     (`needs_tiles`, and warns then); a size forces tiles of that size (with `overlap`); None or 0 never tiles.
-    `self_ensemble` runs the x8 ensemble.
+    `self_ensemble` runs the x8 ensemble. `exposure`: None keeps the network's own brightness (lle's default model
+    returns mean linear luminance 0.25, what it was trained to); a value in (0, 1) re-exposes the output to that
+    mean linear luminance, for any network (0.18 is photographic mid-grey; see `enhance_tensor`).
     """
     if isinstance(image, np.ndarray):
         if image.ndim != 3:
@@ -486,7 +501,7 @@ def enhance(
         tile = decision.tile
     elif isinstance(tile, str):
         raise ValueError(f"tile must be 'auto', None or a size in pixels, got {tile!r}")
-    y = enhance_tensor(model, x, tile=tile, overlap=overlap, ensemble=self_ensemble)
+    y = enhance_tensor(model, x, tile=tile, overlap=overlap, ensemble=self_ensemble, exposure=exposure)
     if maximum:
         y = y.clamp_(0, 1).mul_(maximum).round_()
     if isinstance(image, np.ndarray):

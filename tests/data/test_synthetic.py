@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from lle.data.dng import XTRANS_SID
 from lle.data.synthetic import crop_even, make_lol_pair, make_sid_pair, seed_images, write_mini_sid_tree
@@ -125,7 +126,9 @@ def test_synthetic_datamodule_splits_by_scene_and_repeats_only_evaluation(tmp_pa
             batch_size=2,
             eval_batch_size=4,
             num_workers=0,
-            cast_range=(0.8, 1.25),
+            red_cast_range=(0.8, 1.25),
+            blue_cast_range=(0.8, 1.25),
+            black_range=(0.1, 0.5),
             jpeg_quality_range=(40, 95),
             jpeg_probability=0.5,
         )
@@ -173,7 +176,9 @@ def test_synthetic_datamodule_splits_by_scene_and_repeats_only_evaluation(tmp_pa
         (dict(jpeg_probability=1.5), "data.jpeg_probability must be in \\[0, 1\\]"),
         (dict(jpeg_quality_range=(0, 90)), "data.jpeg_quality_range must lie within \\[1, 95\\]"),
         (dict(scale_range=(0.5, 2.0)), "data.scale_range shrinks photographs"),
-        (dict(cast_range=(0.0, 1.2)), "data.cast_range must be positive"),
+        (dict(red_cast_range=(0.0, 1.2)), "data.red_cast_range must be positive"),
+        (dict(black_range=(0.2, 1.0)), "data.black_range is a fraction"),
+        (dict(reference_exposure=1.5), "data.reference_exposure is a mean linear luminance"),
     ],
 )
 def test_synthetic_datamodule_names_bad_options(options, message):
@@ -199,7 +204,9 @@ def test_seed_photographs_are_read_from_their_packages_files():
 def test_degradation_options_change_only_the_low_image(seeds):
     image = np.ascontiguousarray(seeds["astronaut"][:128, :128])
     plain_low, plain_high = make_lol_pair(image, np.random.default_rng(5), ratio_range=(10, 10))
-    cast_low, cast_high = make_lol_pair(image, np.random.default_rng(5), ratio_range=(10, 10), cast_range=(1.3, 1.3))
+    cast_low, cast_high = make_lol_pair(
+        image, np.random.default_rng(5), ratio_range=(10, 10), red_cast_range=(1.3, 1.3), blue_cast_range=(1.3, 1.3)
+    )
     assert np.array_equal(plain_high, cast_high)
     # Red and blue gains ×1.3 redden and blue the dark frame relative to its green.
     ratio = lambda low: low[..., [0, 2]].astype(float).mean() / max(low[..., 1].astype(float).mean(), 1e-6)  # noqa: E731
@@ -209,3 +216,40 @@ def test_degradation_options_change_only_the_low_image(seeds):
     )
     assert np.array_equal(plain_high, jpeg_high) and not np.array_equal(plain_low, jpeg_low)
     assert np.abs(jpeg_low.astype(float) - plain_low).mean() < 6  # compressed, not replaced
+
+
+def test_black_level_error_crushes_the_dark_frames_shadows(seeds):
+    from lle.data.calibration import pair_statistics
+
+    image = seeds["coffee"]
+    quiet = dict(ratio_range=(20, 20), shot_range=(2e-5, 2e-5))
+    plain = pair_statistics(*make_lol_pair(image, np.random.default_rng(3), **quiet))
+    crushed = pair_statistics(*make_lol_pair(image, np.random.default_rng(3), black_range=(0.4, 0.4), **quiet))
+    assert crushed.black_clip > plain.black_clip + 0.02
+    assert crushed.shadow_contrast > 2 * plain.shadow_contrast
+    assert crushed.exposure_ratio > plain.exposure_ratio  # signal was removed, not only shadows
+
+
+def test_training_references_are_reexposed_and_evaluation_references_are_not():
+    from lle.data.calibration import mean_luminance
+    from lle.data.synthetic_lol import SyntheticLowLightDataModule
+
+    def module(exposure):
+        dm = SyntheticLowLightDataModule(
+            crop_size=64,
+            num_val=2,
+            num_test=1,
+            eval_crop_size=64,
+            samples_per_epoch=4,
+            batch_size=4,
+            reference_exposure=exposure,
+        )
+        dm.setup("fit")
+        return dm
+
+    plain, reexposed = module(None), module(0.3)
+    for index in range(3):
+        target = reexposed.train_set[(0, index)]["target"].permute(1, 2, 0).numpy()
+        assert mean_luminance(target) == pytest.approx(0.3, rel=0.05)
+        assert torch.equal(plain.train_set[(0, index)]["input"], reexposed.train_set[(0, index)]["input"])
+    assert torch.equal(plain.val_set[0]["target"], reexposed.val_set[0]["target"])

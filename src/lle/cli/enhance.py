@@ -66,6 +66,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="exposure amplification applied to RAW inputs (e.g. SID's 100, 250, 300)",
     )
     parser.add_argument(
+        "--exposure",
+        type=float,
+        help="re-expose each output to this mean linear luminance, for any network (0.18: photographic mid-grey; "
+        "0.25: what lle's default model returns). Default: the network's own brightness",
+    )
+    parser.add_argument(
         "--tile",
         type=int,
         help=f"tiled inference with tiles of this many pixels (bounded memory); 0 never tiles. Default: tiles of "
@@ -95,6 +101,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.ratio <= 0:
         parser.error(f"--ratio must be positive, got {args.ratio}")
+    if args.exposure is not None and not 0 < args.exposure < 1:
+        parser.error(f"--exposure is a mean linear luminance in (0, 1) (0.18: mid-grey), got {args.exposure}")
     return args
 
 
@@ -241,7 +249,14 @@ def main(argv: list[str] | None = None) -> int:
                     if decision.tile:
                         say(f"{path.name}: {decision.reason} (--tile 0 never tiles)")
                     tile = decision.tile
-                y = enhance_tensor(model, x[None], tile=tile, overlap=args.tile_overlap, ensemble=args.self_ensemble)[0]
+                y = enhance_tensor(
+                    model,
+                    x[None],
+                    tile=tile,
+                    overlap=args.tile_overlap,
+                    ensemble=args.self_ensemble,
+                    exposure=args.exposure,
+                )[0]
                 write_image(target, y, bits=args.bits)
                 done.append(path)
                 if args.gt is not None:

@@ -102,7 +102,9 @@ def make_lol_pair(
     rng: np.random.Generator,
     ratio_range: tuple[float, float] = (5, 50),
     shot_range: tuple[float, float] = (1e-4, 0.012),
-    cast_range: tuple[float, float] = (1.0, 1.0),
+    red_cast_range: tuple[float, float] = (1.0, 1.0),
+    blue_cast_range: tuple[float, float] = (1.0, 1.0),
+    black_range: tuple[float, float] = (0.0, 0.0),
     jpeg_quality_range: tuple[int, int] | None = None,
     jpeg_probability: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +115,11 @@ def make_lol_pair(
     coefficient log-uniform in `shot_range`. `high` is the clean RAW through the same ISP as `low`, not the
     input itself, so the pair differs only by what a dark capture adds:
 
-    * `cast_range`: the dark frame's white balance is off by red and blue factors, each log-uniform in this
-      range (auto white balance fails in dim light); (1, 1) leaves no cast.
+    * `red_cast_range`, `blue_cast_range`: the dark frame's white balance is off by a red and a blue factor, each
+      log-uniform in its range (auto white balance misjudges dim light); (1, 1) leaves no cast.
+    * `black_range`: the dark frame's black level is set too high by a fraction of its mean RAW signal, uniform in
+      this range: its shadows are crushed to black, with a green tint (docs/specs/data.md §3.1); (0, 0) subtracts
+      nothing.
     * `jpeg_quality_range`, `jpeg_probability`: with that probability the low image is JPEG-compressed at a
       quality drawn uniformly from the range (phone captures are JPEGs; LOL's PNGs are not).
     """
@@ -124,11 +129,15 @@ def make_lol_pair(
     bayer, camera = unprocess(image, rng)
     ratio = _log_uniform(rng, ratio_range)
     shot, read = random_noise_levels(rng, shot_range)
-    dark = add_noise(bayer / np.float32(ratio), shot, read, rng)
+    signal = bayer / np.float32(ratio)
+    dark = add_noise(signal, shot, read, rng)
+    # A black level set too high is the same number of sensor units in every channel: red and blue, weaker before
+    # white balance, lose more than green, which tints crushed shadows green, as in real dark frames (§3.1).
+    dark -= np.float32(rng.uniform(*black_range) * signal.mean())  # process() clips what falls below 0
     cast = dataclasses.replace(
         camera,
-        red_gain=camera.red_gain * _log_uniform(rng, cast_range),
-        blue_gain=camera.blue_gain * _log_uniform(rng, cast_range),
+        red_gain=camera.red_gain * _log_uniform(rng, red_cast_range),
+        blue_gain=camera.blue_gain * _log_uniform(rng, blue_cast_range),
     )
     low = to_uint8(process(dark, cast))
     if jpeg_quality_range is not None and rng.uniform() < jpeg_probability:

@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 
 from lle.data.augment import dihedral
 from lle.data.base import EnhancementDataModule
+from lle.data.calibration import LUMINANCE_WEIGHTS, linear_to_srgb, srgb_to_linear
 from lle.data.io import to_float_tensor
 from lle.data.synthetic import SCENES, SEED_NAMES, make_lol_pair, photo_distribution, seed_images
 
@@ -53,8 +54,10 @@ class SyntheticPairs(Dataset):
         degradation: dict,
         seed: int,
         scale_range: Sequence[float] = (1.0, 1.0),
+        reference_exposure: float | None = None,
     ):
         self.names, self.photos = list(photos), list(photos.values())
+        self.reference_exposure = reference_exposure
         self.split, self.num_samples, self.crop_size = split, num_samples, crop_size
         self.degradation, self.seed, self.scale_range = degradation, seed, tuple(scale_range)
 
@@ -74,11 +77,24 @@ class SyntheticPairs(Dataset):
         if self.split == "train":
             clean = np.ascontiguousarray(dihedral(clean, int(rng.integers(0, 8))))
         low, high = make_lol_pair(clean, rng, **self.degradation)
+        if self.reference_exposure is not None:
+            high = reexpose(high, self.reference_exposure)
         return {
             "input": to_float_tensor(low),
             "target": to_float_tensor(high),
             "name": f"{self.split}_{self.names[photo]}_{index:04d}",
         }
+
+
+def reexpose(image: np.ndarray, exposure: float, steps: int = 4) -> np.ndarray:
+    """`image` (H×W×3 uint8 sRGB) scaled in linear light to mean luminance `exposure` after clipping at white:
+    the reference a network with exposure normalisation (lle.models.exposure) is trained to return. Clipped
+    highlights lose luminance, so the gain is refined a few times until the clipped image has that mean."""
+    linear = srgb_to_linear(image / 255.0)
+    gain = 1.0
+    for _ in range(steps):
+        gain *= exposure / max(float((np.minimum(linear * gain, 1.0) @ LUMINANCE_WEIGHTS).mean()), 1e-4)
+    return np.round(np.clip(linear_to_srgb(linear * gain), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 class SyntheticLowLightDataModule(EnhancementDataModule):
@@ -93,8 +109,11 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         eval_crop_size: side of the val/test crops, drawn from (seed, split, index) so each sample is the
             same every time; None: whole photographs. Both must be even (the unprocessing's Bayer mosaic).
         num_val / num_test: evaluation samples; sample i is photograph i mod n with its own degradation.
-        ratio_range, shot_range, cast_range, jpeg_quality_range, jpeg_probability: the degradation
-            (`lle.data.synthetic.make_lol_pair`).
+        ratio_range, shot_range, red_cast_range, blue_cast_range, black_range, jpeg_quality_range,
+            jpeg_probability: the degradation (`lle.data.synthetic.make_lol_pair`).
+        reference_exposure: training references re-exposed to this mean linear luminance (the exposure a
+            network normalises its input to, `lle.models.exposure`); None: as photographed. Validation and test
+            references are never changed.
     """
 
     name = "synthetic"
@@ -111,9 +130,12 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         eval_crop_size: int | None = 256,
         ratio_range: Sequence[float] = (5, 50),
         shot_range: Sequence[float] = (1e-4, 0.012),
-        cast_range: Sequence[float] = (1.0, 1.0),
+        red_cast_range: Sequence[float] = (1.0, 1.0),
+        blue_cast_range: Sequence[float] = (1.0, 1.0),
+        black_range: Sequence[float] = (0.0, 0.0),
         jpeg_quality_range: Sequence[int] | None = None,
         jpeg_probability: float = 0.0,
+        reference_exposure: float | None = None,
         samples_per_epoch: int | None = 64,
         **loader_args,
     ):
@@ -122,9 +144,18 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
             raise ValueError(f"data.jpeg_probability must be in [0, 1], got {jpeg_probability}")
         if jpeg_quality_range is not None and not 1 <= jpeg_quality_range[0] <= jpeg_quality_range[1] <= 95:
             raise ValueError(f"data.jpeg_quality_range must lie within [1, 95], got {list(jpeg_quality_range)}")
-        for option, bounds in (("scale_range", scale_range), ("cast_range", cast_range)):
+        for option, bounds in (
+            ("scale_range", scale_range),
+            ("red_cast_range", red_cast_range),
+            ("blue_cast_range", blue_cast_range),
+        ):
             if not 0 < bounds[0] <= bounds[1]:
                 raise ValueError(f"data.{option} must be positive [low, high], got {list(bounds)}")
+        if not 0 <= black_range[0] <= black_range[1] < 1:
+            raise ValueError(f"data.black_range is a fraction of the dark signal in [0, 1), got {list(black_range)}")
+        if reference_exposure is not None and not 0 < reference_exposure < 1:
+            raise ValueError(f"data.reference_exposure is a mean linear luminance in (0, 1), got {reference_exposure}")
+        self.reference_exposure = reference_exposure
         if scale_range[1] > 1:
             raise ValueError(f"data.scale_range shrinks photographs: its values must be ≤ 1, got {list(scale_range)}")
         self.splits = {"val": list(val_images), "test": list(test_images)}
@@ -134,7 +165,9 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         self.degradation = dict(
             ratio_range=tuple(ratio_range),
             shot_range=tuple(shot_range),
-            cast_range=tuple(cast_range),
+            red_cast_range=tuple(red_cast_range),
+            blue_cast_range=tuple(blue_cast_range),
+            black_range=tuple(black_range),
             jpeg_quality_range=None if jpeg_quality_range is None else tuple(jpeg_quality_range),
             jpeg_probability=jpeg_probability,
         )
@@ -161,7 +194,12 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         if stage in (None, "fit", "validate") and self.train_set is None:
             # The length of the training set is the number of photographs; samples_per_epoch sets the epoch.
             self.train_set = self._pairs(
-                "train", len(self.splits["train"]), self.crop_size, "crop_size", scale_range=self.scale_range
+                "train",
+                len(self.splits["train"]),
+                self.crop_size,
+                "crop_size",
+                scale_range=self.scale_range,
+                reference_exposure=self.reference_exposure,
             )
             self.val_set = self._pairs("val", self.num_val, self.eval_crop_size, "eval_crop_size")
         if stage in (None, "test", "predict") and self.test_set is None:

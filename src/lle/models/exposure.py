@@ -1,0 +1,75 @@
+"""Exposure is set, not guessed: the input is re-exposed to a stated brightness before the network.
+
+A dark photograph is ambiguous: a dark scene, or a bright one under-exposed ×5 or ×100. A network trained on
+inputs of every darkness has to guess the gain from content, and guesses wrong on captures unlike its training
+data (over-exposed skies, washed-out colour). lle resolves it as SID resolves it with its amplification ratio:
+the gain is applied before the network, in linear light, so that the input's mean linear luminance is
+`exposure` (a global statistic of the whole image, shared by tiles). The network then only removes what the
+dark capture added (noise, crushed shadows) and returns an image of about that brightness; its training
+references are re-exposed to the same value (`data.reference_exposure`). docs/specs/data.md §3.2.
+
+Packed RAW input passes through: its exposure ratio is given, as in SID. A network that is not wrapped (every
+official recipe) sees its input as it comes. At inference, the output's brightness can be set for any network
+with `lle.enhance(..., exposure=…)` / `lle-enhance --exposure` (`match_exposure` on the output).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from lle.models.image_statistics import spatial_mean
+
+# Mean linear luminance of the real LOL v1 normal-light references (median over 97 training pairs: 0.258) and of
+# the embedded photographs (median 0.20); photographic mid-grey is 0.18. docs/specs/data.md §3.1.
+DEFAULT_EXPOSURE = 0.25
+MAX_GAIN = 1000.0  # a black frame is not amplified without bound
+_LUMINANCE = (0.2126, 0.7152, 0.0722)  # Rec. 709 weights of linear RGB
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0.0, 1.0)
+    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0.0, 1.0)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def mean_luminance(linear: torch.Tensor) -> torch.Tensor:
+    """B×1×1×1 mean luminance of linear RGB B×3×H×W over the whole image (tiles included)."""
+    weights = linear.new_tensor(_LUMINANCE).view(1, 3, 1, 1)
+    return spatial_mean((linear * weights).sum(dim=1, keepdim=True))
+
+
+def match_exposure(srgb: torch.Tensor, exposure: float, refine: int = 0) -> torch.Tensor:
+    """`srgb` (B×3×H×W in [0, 1]) scaled in linear light to mean luminance `exposure`, clipped at white.
+
+    Clipped highlights lose luminance: `refine` more steps scale the gain until the clipped image has that mean
+    (what an output re-exposed for a user should have; the network's input keeps the one-step gain).
+    """
+    linear = srgb_to_linear(srgb)
+    gain = exposure / mean_luminance(linear).clamp_min(exposure / MAX_GAIN)
+    for _ in range(refine):
+        gain = gain * exposure / mean_luminance((linear * gain).clamp(max=1.0)).clamp_min(exposure / MAX_GAIN)
+    return linear_to_srgb(linear * gain.to(linear.dtype))
+
+
+class ExposureNormalized(nn.Module):
+    """`net` applied to its sRGB input re-exposed to mean linear luminance `exposure` (module docstring)."""
+
+    def __init__(self, net: nn.Module, exposure: float = DEFAULT_EXPOSURE):
+        super().__init__()
+        if not 0.0 < exposure < 1.0:
+            raise ValueError(f"exposure is a mean linear luminance in (0, 1), got {exposure}")
+        self.net, self.exposure = net, float(exposure)
+        # What the network takes and how tiles align: the wrapped network's (lle.models.interface).
+        for name in ("in_channels", "input_kind", "upscale", "size_multiple", "input_multiple", "stride_multiple"):
+            if hasattr(net, name):
+                setattr(self, name, getattr(net, name))
+        # Packed RAW input is amplified by its exposure ratio, as SID does: it passes through unchanged.
+        self.normalizes = getattr(net, "input_kind", "srgb") == "srgb" and getattr(net, "in_channels", 3) == 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(match_exposure(x, self.exposure) if self.normalizes else x)

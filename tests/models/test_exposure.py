@@ -1,0 +1,96 @@
+"""Exposure normalisation: the network never sees how dark the capture was, and tiles share the gain."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+import lle
+from lle.inference import enhance_tiled
+from lle.models.exposure import ExposureNormalized, linear_to_srgb, match_exposure, mean_luminance, srgb_to_linear
+
+
+def photo() -> torch.Tensor:
+    from lle.data.synthetic import seed_images
+
+    image = seed_images()["coffee"][:96, :160]
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+
+
+class LocalNet(nn.Module):
+    """A small convolutional network (no global operation of its own)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def test_match_exposure_sets_the_mean_linear_luminance():
+    x = photo() * 0.2
+    out = match_exposure(x, 0.1)
+    assert float(mean_luminance(srgb_to_linear(out))) == pytest.approx(0.1, rel=0.01)
+    assert torch.allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-5)
+
+
+def test_the_network_sees_the_same_input_however_dark_the_capture():
+    net = ExposureNormalized(LocalNet(), exposure=0.25).eval()
+    bright = photo()
+    darker = linear_to_srgb(srgb_to_linear(bright) / 12)  # the same scene ×12 darker in linear light
+    with torch.no_grad():
+        assert torch.allclose(net(bright), net(darker), atol=2e-3)
+        # Unwrapped, the network's output follows the darkness of its input.
+        assert (net.net(bright) - net.net(darker)).abs().mean() > 0.1
+
+
+def test_tiles_share_the_whole_images_gain():
+    net = ExposureNormalized(LocalNet(), exposure=0.25).eval()
+    x = photo()
+    x[..., :, :40] *= 0.05  # very uneven brightness: a tile's own mean would give it another gain
+    with torch.no_grad():
+        whole = net(x)
+        tiled = enhance_tiled(net, x, tile=64, overlap=16)
+    assert torch.allclose(tiled, whole, atol=1e-5)
+
+
+def test_raw_networks_pass_through_and_the_wrapper_declares_the_networks_input():
+    class PackedNet(LocalNet):
+        in_channels, input_kind, upscale, size_multiple = 4, "raw_bayer", 2, 8
+
+    wrapped = ExposureNormalized(PackedNet())
+    assert (wrapped.in_channels, wrapped.input_kind, wrapped.upscale, wrapped.size_multiple) == (4, "raw_bayer", 2, 8)
+    assert not wrapped.normalizes
+    with pytest.raises(ValueError, match="mean linear luminance"):
+        ExposureNormalized(LocalNet(), exposure=1.5)
+
+
+def test_enhance_sets_the_output_exposure_for_any_network():
+    image = (photo()[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    out = lle.enhance(LocalNet().eval(), image, tile=None, exposure=0.18)
+    assert float(mean_luminance(srgb_to_linear(torch.from_numpy(out / 255.0)).permute(2, 0, 1)[None])) == (
+        pytest.approx(0.18, rel=0.03)
+    )
+    with pytest.raises(ValueError, match="mean linear luminance"):
+        lle.enhance(LocalNet().eval(), image, exposure=0)
+
+
+def test_the_normalised_network_exports_with_dynamic_sizes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    from lle.export import export_onnx, export_torchscript
+
+    net = ExposureNormalized(LocalNet(), exposure=0.25).eval()
+    export_onnx(net, tmp_path / "net.onnx")
+    export_torchscript(net, tmp_path / "net.pt")
+    session = onnxruntime.InferenceSession(str(tmp_path / "net.onnx"))
+    scripted = torch.jit.load(str(tmp_path / "net.pt"))
+    for x in (photo()[..., :37, :51] * 0.1, photo() * 0.3):
+        with torch.no_grad():
+            expected = net(x)
+        onnx_out = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+        assert torch.allclose(onnx_out, expected, atol=1e-4)
+        assert torch.allclose(scripted(x), expected, atol=1e-4)
