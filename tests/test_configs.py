@@ -81,3 +81,14 @@ def test_trainer_presets(tmp_path):
     ddp_cpu = compose_config("train", ["trainer=ddp_cpu"], tmp_path).trainer
     assert (ddp_cpu.accelerator, ddp_cpu.devices, ddp_cpu.strategy) == ("cpu", 2, "ddp")
     assert compose_config("train", [], tmp_path).trainer.use_distributed_sampler is False
+
+
+def test_training_references_follow_the_exposure_the_network_normalises_to(tmp_path):
+    default = compose_config("train", [], tmp_path)
+    assert default.model.net._target_ == "lle.models.exposure.ExposureNormalized"
+    assert default.data.reference_exposure == default.model.net.exposure == 0.25
+    brighter = compose_config("train", ["model.net.exposure=0.18"], tmp_path)
+    assert brighter.data.reference_exposure == 0.18
+    # A network without exposure normalisation (every official recipe) trains on references as photographed.
+    for name in ("gladnet", "mirnet_v2", "alen", "gamma"):
+        assert compose_config("train", [f"model={name}"], tmp_path).data.reference_exposure is None
