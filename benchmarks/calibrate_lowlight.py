@@ -34,6 +34,7 @@ DEGRADATION_KEYS = (
     "black_range",
     "jpeg_quality_range",
     "jpeg_probability",
+    "noise_after_demosaic",
 )
 TRAINING_PHOTOGRAPHS = ("astronaut", "rocket", "china", "grace_hopper")  # conf/data/synthetic.yaml's train split
 LABELS = {
@@ -44,6 +45,7 @@ LABELS = {
     "noise_r": "noise, red (8-bit codes)",
     "noise_g": "noise, green (8-bit codes)",
     "noise_b": "noise, blue (8-bit codes)",
+    "noise_correlation": "noise correlation, adjacent pixels",
     "black_clip": "crushed blacks (fraction)",
     "shadow_contrast": "shadow contrast (1: pure exposure)",
     "cast_r": "red/green cast (1: none)",

@@ -253,3 +253,17 @@ def test_training_references_are_reexposed_and_evaluation_references_are_not():
         assert mean_luminance(target) == pytest.approx(0.3, rel=0.05)
         assert torch.equal(plain.train_set[(0, index)]["input"], reexposed.train_set[(0, index)]["input"])
     assert torch.equal(plain.val_set[0]["target"], reexposed.val_set[0]["target"])
+
+
+def test_noise_after_demosaic_is_white_like_real_downscaled_captures(seeds):
+    from lle.data.calibration import pair_statistics
+
+    image = seeds["china"]
+    options = dict(ratio_range=(20, 20), shot_range=(3e-4, 3e-4))
+    mosaic_noise = pair_statistics(*make_lol_pair(image, np.random.default_rng(0), **options))
+    white_low, white_high = make_lol_pair(image, np.random.default_rng(0), noise_after_demosaic=True, **options)
+    white = pair_statistics(white_low, white_high)
+    assert mosaic_noise.noise_correlation > 0.3 and abs(white.noise_correlation) < 0.1
+    # The reference is developed as before, and the noise is still the only difference that matters.
+    assert np.array_equal(white_high, make_lol_pair(image, np.random.default_rng(0), **options)[1])
+    assert white.exposure_ratio == pytest.approx(mosaic_noise.exposure_ratio, rel=0.1)

@@ -55,6 +55,7 @@ class PairStatistics:
     noise_r: float  # noise standard deviation of the low image in 8-bit codes, per channel
     noise_g: float
     noise_b: float
+    noise_correlation: float  # of the noise between horizontally adjacent pixels: 0 white, ~0.5 bilinear-demosaicked
     black_clip: float  # fraction of pixels black (code ≤ 1) in the low image where the reference is not dark
     shadow_contrast: float  # low/reference linear ratio in the reference's highlights over its shadows
     cast_r: float  # the low image's red / green balance over the reference's (linear means)
@@ -97,6 +98,7 @@ def pair_statistics(low: np.ndarray, high: np.ndarray) -> PairStatistics:
     chroma_ratio = mean_chroma(linear_to_srgb(lo_blocks * gain)) / max(chroma_hi, 1e-6)
 
     noise = [_noise(low[..., c].astype(np.float64), hi[..., c]) for c in range(3)]
+    correlation = np.nanmean([_noise_correlation(low[..., c].astype(np.float64), hi[..., c]) for c in range(3)])
     return PairStatistics(
         low_brightness=float(lo.mean()),
         high_brightness=float(hi.mean()),
@@ -105,6 +107,7 @@ def pair_statistics(low: np.ndarray, high: np.ndarray) -> PairStatistics:
         noise_r=noise[0],
         noise_g=noise[1],
         noise_b=noise[2],
+        noise_correlation=float(correlation),
         black_clip=black_clip,
         shadow_contrast=float(shadow_contrast),
         cast_r=float(cast_r),
@@ -127,6 +130,22 @@ def _noise(low_codes: np.ndarray, high_channel: np.ndarray) -> float:
         return float("nan")
     deviation = (low_codes - mean)[flat] * np.sqrt(n * n / (n * n - 1))
     return float(1.4826 * np.median(np.abs(deviation)))
+
+
+def _noise_correlation(low_codes: np.ndarray, high_channel: np.ndarray) -> float:
+    """Correlation of one low channel's noise (its deviation from a 7×7 local mean, where the reference is flat)
+    between horizontally adjacent pixels: ~0 for white noise, ~0.5 after a bilinear demosaic."""
+    mean = uniform_filter(low_codes, 7)
+    reference_var = uniform_filter(high_channel**2, 7) - uniform_filter(high_channel, 7) ** 2
+    flat = (reference_var < 2 * (1 / 255) ** 2) & (mean >= NOISE_LEVELS[0]) & (mean <= NOISE_LEVELS[1])
+    pairs = flat[:, :-1] & flat[:, 1:]
+    if pairs.sum() < 500:
+        return float("nan")
+    deviation = low_codes - mean
+    left, right = deviation[:, :-1][pairs], deviation[:, 1:][pairs]
+    if left.std() == 0 or right.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(left, right)[0, 1])
 
 
 def summarise(statistics: list[PairStatistics]) -> dict[str, dict[str, float]]:

@@ -20,7 +20,16 @@ import numpy as np
 
 from lle.atomic import write_text_atomic
 from lle.data.dng import XTRANS_SID, cfa_array, mosaic_cfa, write_dng
-from lle.data.unprocess import add_noise, process, random_camera, random_noise_levels, unprocess, unprocess_rgb
+from lle.data.unprocess import (
+    add_noise,
+    demosaic,
+    process,
+    process_rgb,
+    random_camera,
+    random_noise_levels,
+    unprocess,
+    unprocess_rgb,
+)
 
 # Natural colour photographs that ship inside installed packages (no download); docs/specs/data.md §2 lists their
 # licences. A photograph belongs to one scene (the two motorcycle views are one scene): splits are by scene.
@@ -107,6 +116,7 @@ def make_lol_pair(
     black_range: tuple[float, float] = (0.0, 0.0),
     jpeg_quality_range: tuple[int, int] | None = None,
     jpeg_probability: float = 0.0,
+    noise_after_demosaic: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A LOL-like (low, high) pair, both H×W×3 uint8, from one sRGB H×W×3 uint8 image (docs/specs/data.md §3).
 
@@ -122,6 +132,10 @@ def make_lol_pair(
       nothing.
     * `jpeg_quality_range`, `jpeg_probability`: with that probability the low image is JPEG-compressed at a
       quality drawn uniformly from the range (phone captures are JPEGs; LOL's PNGs are not).
+    * `noise_after_demosaic`: the dark frame is demosaicked before its noise is added, so the noise is white at the
+      image's resolution, as in captures downscaled after demosaicking (LOL's); otherwise the mosaic's noise is
+      spread over neighbours by the demosaic (lag-1 correlation ≈ 0.5; docs/specs/data.md §3.1). The same shot
+      coefficient then gives about twice the noise in 8-bit codes.
     """
     if srgb.ndim != 3 or srgb.shape[2] != 3 or srgb.dtype != np.uint8:
         raise ValueError(f"expected an H×W×3 uint8 image, got {srgb.shape} {srgb.dtype}")
@@ -129,7 +143,7 @@ def make_lol_pair(
     bayer, camera = unprocess(image, rng)
     ratio = _log_uniform(rng, ratio_range)
     shot, read = random_noise_levels(rng, shot_range)
-    signal = bayer / np.float32(ratio)
+    signal = (demosaic(bayer) if noise_after_demosaic else bayer) / np.float32(ratio)
     dark = add_noise(signal, shot, read, rng)
     # A black level set too high is the same number of sensor units in every channel: red and blue, weaker before
     # white balance, lose more than green, which tints crushed shadows green, as in real dark frames (§3.1).
@@ -139,7 +153,7 @@ def make_lol_pair(
         red_gain=camera.red_gain * _log_uniform(rng, red_cast_range),
         blue_gain=camera.blue_gain * _log_uniform(rng, blue_cast_range),
     )
-    low = to_uint8(process(dark, cast))
+    low = to_uint8(process_rgb(dark, cast) if noise_after_demosaic else process(dark, cast))
     if jpeg_quality_range is not None and rng.uniform() < jpeg_probability:
         low = jpeg_roundtrip(low, int(rng.integers(jpeg_quality_range[0], jpeg_quality_range[1] + 1)))
     return low, to_uint8(process(bayer, camera))

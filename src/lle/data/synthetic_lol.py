@@ -110,7 +110,7 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
             same every time; None: whole photographs. Both must be even (the unprocessing's Bayer mosaic).
         num_val / num_test: evaluation samples; sample i is photograph i mod n with its own degradation.
         ratio_range, shot_range, red_cast_range, blue_cast_range, black_range, jpeg_quality_range,
-            jpeg_probability: the degradation (`lle.data.synthetic.make_lol_pair`).
+            jpeg_probability, noise_after_demosaic: the degradation (`lle.data.synthetic.make_lol_pair`).
         reference_exposure: training references re-exposed to this mean linear luminance (the exposure a
             network normalises its input to, `lle.models.exposure`); None: as photographed. Validation and test
             references are never changed.
@@ -135,6 +135,7 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         black_range: Sequence[float] = (0.0, 0.0),
         jpeg_quality_range: Sequence[int] | None = None,
         jpeg_probability: float = 0.0,
+        noise_after_demosaic: bool = False,
         reference_exposure: float | None = None,
         samples_per_epoch: int | None = 64,
         **loader_args,
@@ -170,6 +171,7 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
             black_range=tuple(black_range),
             jpeg_quality_range=None if jpeg_quality_range is None else tuple(jpeg_quality_range),
             jpeg_probability=jpeg_probability,
+            noise_after_demosaic=bool(noise_after_demosaic),
         )
 
     def _pairs(self, split: str, num_samples: int, crop: int | None, option: str, **kwargs) -> SyntheticPairs:

@@ -202,8 +202,20 @@ def process(bayer: np.ndarray, camera: CameraParams) -> np.ndarray:
     `unprocess`.
     """
     bayer = np.clip(apply_gains(np.asarray(bayer, dtype=np.float32), camera), 0.0, 1.0)
-    image = apply_ccm(demosaic(bayer), camera.cam2rgb)
-    image = gamma_compression(np.clip(image, 0.0, 1.0))
+    return _develop(demosaic(bayer), camera)
+
+
+def process_rgb(rgb: np.ndarray, camera: CameraParams) -> np.ndarray:
+    """`process` for camera RGB that is already demosaicked (H×W×3, before white balance): gains, CCM, gamma,
+    smoothstep. Noise added to such an image stays white at its resolution, as in a capture downscaled after
+    demosaicking (LOL's 600×400 frames; docs/specs/data.md §3.1)."""
+    gains = np.array([camera.red_gain, 1.0, camera.blue_gain], dtype=np.float32) * camera.rgb_gain
+    return _develop(np.clip(np.asarray(rgb, dtype=np.float32) * gains, 0.0, 1.0), camera)
+
+
+def _develop(rgb: np.ndarray, camera: CameraParams) -> np.ndarray:
+    """White-balanced camera RGB in [0, 1] -> sRGB: CCM, gamma 2.2, smoothstep."""
+    image = gamma_compression(np.clip(apply_ccm(rgb, camera.cam2rgb), 0.0, 1.0))
     return smoothstep(image).astype(np.float32)
 
 
