@@ -62,6 +62,11 @@ def degradation(overrides: list[str]) -> dict:
         if key not in DEGRADATION_KEYS:
             raise SystemExit(f"--set {override}: known keys are {', '.join(DEGRADATION_KEYS)}")
         chosen[key] = yaml.safe_load(value)
+        if isinstance(chosen[key], list):  # YAML 1.1 reads 4e-4 (no dot) as a string
+            try:
+                chosen[key] = [float(v) for v in chosen[key]]
+            except ValueError:
+                raise SystemExit(f"--set {override}: expected numbers, e.g. {key}=[1e-5,1.5e-3]") from None
     return {k: tuple(v) if isinstance(v, list) else v for k, v in chosen.items()}
 
 

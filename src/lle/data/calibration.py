@@ -98,7 +98,9 @@ def pair_statistics(low: np.ndarray, high: np.ndarray) -> PairStatistics:
     chroma_ratio = mean_chroma(linear_to_srgb(lo_blocks * gain)) / max(chroma_hi, 1e-6)
 
     noise = [_noise(low[..., c].astype(np.float64), hi[..., c]) for c in range(3)]
-    correlation = np.nanmean([_noise_correlation(low[..., c].astype(np.float64), hi[..., c]) for c in range(3)])
+    correlations = [_noise_correlation(low[..., c].astype(np.float64), hi[..., c]) for c in range(3)]
+    correlations = [c for c in correlations if np.isfinite(c)]
+    correlation = float(np.mean(correlations)) if correlations else float("nan")
     return PairStatistics(
         low_brightness=float(lo.mean()),
         high_brightness=float(hi.mean()),
