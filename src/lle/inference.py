@@ -27,7 +27,7 @@ import torch.nn as nn
 
 from lle.models.blocks import pad_to_multiple
 from lle.models.complexity import forward_bytes_per_pixel, prefers_channels_last
-from lle.models.exposure import match_exposure
+from lle.models.exposure import check_exposure, match_exposure
 from lle.models.image_statistics import ImageStatistics, TileRegion, partition
 from lle.models.interface import input_multiple, network_input, tile_multiple
 
@@ -93,11 +93,6 @@ class Enhancer(nn.Module):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             y = self.net(x)
         return y.float().contiguous()
-
-
-def check_exposure(exposure: float | None) -> None:
-    if exposure is not None and not 0.0 < exposure < 1.0:
-        raise ValueError(f"exposure is a mean linear luminance in (0, 1) (0.18: mid-grey), got {exposure}")
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -451,11 +446,8 @@ def enhance_tensor(
     if tile:
         check_tile(tile, overlap)
         forward = lambda t, inner=forward: enhance_tiled(inner, t, tile, overlap)  # noqa: E731
-    if exposure is not None:
-        return match_exposure(enhance_tensor(model, x, tile, overlap, ensemble), exposure, refine=4)
-    if ensemble:
-        return self_ensemble(forward, x).to(x.device)
-    return forward(x).to(x.device)
+    y = (self_ensemble(forward, x) if ensemble else forward(x)).to(x.device)
+    return y if exposure is None else match_exposure(y, exposure, refine=4)
 
 
 @torch.inference_mode()

@@ -31,6 +31,7 @@ from lle.inference import (
     needs_tiles,
     smallest_tile,
 )
+from lle.models.exposure import check_exposure
 from lle.models.interface import SRGB
 
 RAW_SUFFIXES = (".dng", ".arw", ".raf", ".nef", ".cr2", ".cr3", ".orf", ".rw2")
@@ -101,8 +102,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         )
     if args.ratio <= 0:
         parser.error(f"--ratio must be positive, got {args.ratio}")
-    if args.exposure is not None and not 0 < args.exposure < 1:
-        parser.error(f"--exposure is a mean linear luminance in (0, 1) (0.18: mid-grey), got {args.exposure}")
+    try:
+        check_exposure(args.exposure)
+    except ValueError as err:
+        parser.error(f"--{err}")
     return args
 
 

@@ -109,7 +109,7 @@ def pair_statistics(low: np.ndarray, high: np.ndarray) -> PairStatistics:
         noise_r=noise[0],
         noise_g=noise[1],
         noise_b=noise[2],
-        noise_correlation=float(correlation),
+        noise_correlation=correlation,
         black_clip=black_clip,
         shadow_contrast=float(shadow_contrast),
         cast_r=float(cast_r),
@@ -118,32 +118,34 @@ def pair_statistics(low: np.ndarray, high: np.ndarray) -> PairStatistics:
     )
 
 
+def _flat_deviation(low_codes: np.ndarray, high_channel: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the low channel minus its `window`×`window` local mean, where that is noise): the mask is where the reference
+    varies by under ~1.4 codes within the window and the low image's local mean lies within `NOISE_LEVELS`."""
+    mean = uniform_filter(low_codes, window)
+    reference_var = uniform_filter(high_channel**2, window) - uniform_filter(high_channel, window) ** 2
+    flat = (reference_var < 2 * (1 / 255) ** 2) & (mean >= NOISE_LEVELS[0]) & (mean <= NOISE_LEVELS[1])
+    return low_codes - mean, flat
+
+
 def _noise(low_codes: np.ndarray, high_channel: np.ndarray) -> float:
     """Noise std (8-bit codes) of one low channel: the spread around its local mean where the reference is flat.
 
-    Flat = the reference varies by under ~1.4 codes within the window, so what varies in the low image there is
-    noise. The median over the flat pixels' absolute deviations (scaled to a Gaussian σ) keeps edges out.
+    The median over the flat pixels' absolute deviations (scaled to a Gaussian σ) keeps edges out.
     """
     n = NOISE_WINDOW
-    mean = uniform_filter(low_codes, n)
-    reference_var = uniform_filter(high_channel**2, n) - uniform_filter(high_channel, n) ** 2
-    flat = (reference_var < 2 * (1 / 255) ** 2) & (mean >= NOISE_LEVELS[0]) & (mean <= NOISE_LEVELS[1])
+    deviation, flat = _flat_deviation(low_codes, high_channel, n)
     if flat.sum() < 100:
         return float("nan")
-    deviation = (low_codes - mean)[flat] * np.sqrt(n * n / (n * n - 1))
-    return float(1.4826 * np.median(np.abs(deviation)))
+    return float(1.4826 * np.median(np.abs(deviation[flat] * np.sqrt(n * n / (n * n - 1)))))
 
 
 def _noise_correlation(low_codes: np.ndarray, high_channel: np.ndarray) -> float:
     """Correlation of one low channel's noise (its deviation from a 7×7 local mean, where the reference is flat)
     between horizontally adjacent pixels: ~0 for white noise, ~0.5 after a bilinear demosaic."""
-    mean = uniform_filter(low_codes, 7)
-    reference_var = uniform_filter(high_channel**2, 7) - uniform_filter(high_channel, 7) ** 2
-    flat = (reference_var < 2 * (1 / 255) ** 2) & (mean >= NOISE_LEVELS[0]) & (mean <= NOISE_LEVELS[1])
+    deviation, flat = _flat_deviation(low_codes, high_channel, 7)
     pairs = flat[:, :-1] & flat[:, 1:]
     if pairs.sum() < 500:
         return float("nan")
-    deviation = low_codes - mean
     left, right = deviation[:, :-1][pairs], deviation[:, 1:][pairs]
     if left.std() == 0 or right.std() == 0:
         return float("nan")

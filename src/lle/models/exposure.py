@@ -43,6 +43,12 @@ def mean_luminance(linear: torch.Tensor) -> torch.Tensor:
     return spatial_mean((linear * weights).sum(dim=1, keepdim=True))
 
 
+def check_exposure(exposure: float | None) -> None:
+    """Refuses an exposure that is not a mean linear luminance in (0, 1); None means "as it is"."""
+    if exposure is not None and not 0.0 < exposure < 1.0:
+        raise ValueError(f"exposure is a mean linear luminance in (0, 1) (0.18: mid-grey), got {exposure}")
+
+
 def match_exposure(srgb: torch.Tensor, exposure: float, refine: int = 0) -> torch.Tensor:
     """`srgb` (B×3×H×W in [0, 1]) scaled in linear light to mean luminance `exposure`, clipped at white.
 
@@ -61,8 +67,7 @@ class ExposureNormalized(nn.Module):
 
     def __init__(self, net: nn.Module, exposure: float = DEFAULT_EXPOSURE):
         super().__init__()
-        if not 0.0 < exposure < 1.0:
-            raise ValueError(f"exposure is a mean linear luminance in (0, 1), got {exposure}")
+        check_exposure(exposure)
         self.net, self.exposure = net, float(exposure)
         # What the network takes and how tiles align: the wrapped network's (lle.models.interface).
         for name in ("in_channels", "input_kind", "upscale", "size_multiple", "input_multiple", "stride_multiple"):
