@@ -9,6 +9,9 @@ reference: brightness (mean sRGB value, output / reference − 1) and colour (me
 reference). Unpaired folders: NIQE (MATLAB release protocol, lower is better). Writes `real_lowlight.json`
 (every image), `real_lowlight.md` (the tables) and `contact_sheet.png` (input | model | best classical by mean PSNR
 | reference, one row per image) under --out. Nothing here selects anything: the checkpoint comes as it is.
+
+Beside the methods, the brightness error of each reference itself re-exposed to a fixed mean linear luminance
+(--floor-exposure, lle's default 0.25): the best any model that sets a fixed exposure can do on these pairs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import lle
 import lle.models
 from lle.data.calibration import mean_chroma
 from lle.metrics.full_reference import gt_mean_rescale, psnr, ssim
+from lle.models.exposure import DEFAULT_EXPOSURE, match_exposure
 
 CLASSICAL = ("gamma", "he", "clahe", "dong2011", "lime")
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -83,6 +87,17 @@ def paired(folder: Path, runs: dict) -> tuple[dict, dict[str, dict[str, np.ndarr
     return rows, images
 
 
+def exposure_floor(folder: Path, exposure: float) -> dict:
+    """Brightness error of the references re-exposed to `exposure` (median and worst image)."""
+    errors = []
+    for high_path in sorted(p for p in (folder / "high").iterdir() if p.suffix.lower() in SUFFIXES):
+        high = read(high_path)
+        with torch.inference_mode():
+            reexposed = to_uint8(match_exposure(to_tensor(high), exposure, refine=4))
+        errors.append(abs(float(reexposed.mean() / high.mean() - 1.0)))
+    return {"exposure": exposure, "median": float(np.median(errors)), "worst": float(max(errors))}
+
+
 def summary(rows: list[dict]) -> dict:
     brightness = np.abs([r["brightness"] for r in rows])
     chroma = np.array([r["chroma"] for r in rows])
@@ -125,7 +140,9 @@ def contact_sheet(images: dict[str, dict[str, np.ndarray]], best_classical: str,
     Image.fromarray(np.concatenate(rows, 0)).save(path)
 
 
-def markdown(table: dict[str, dict], niqe_scores: dict, columns: tuple[str, ...], title: str) -> str:
+def markdown(
+    table: dict[str, dict], niqe_scores: dict, columns: tuple[str, ...], title: str, floor: dict | None = None
+) -> str:
     lines = (
         []
         if not table
@@ -145,6 +162,12 @@ def markdown(table: dict[str, dict], niqe_scores: dict, columns: tuple[str, ...]
             f"{s['brightness_error_median']:.0%} / {s['brightness_error_worst']:.0%} | "
             f"{s['chroma_median']:.0%} / {s['chroma_worst']:.0%} |"
         )
+    if floor:
+        lines += [
+            "",
+            f"The references themselves re-exposed to mean linear luminance {floor['exposure']}: brightness error "
+            f"{floor['median']:.0%} (median) / {floor['worst']:.0%} (worst), the floor of any fixed-exposure model.",
+        ]
     if niqe_scores:
         lines += ["", "NIQE (lower is better), mean over each set:", ""]
         lines.append("| method | " + " | ".join(f"{k} ({v['images']})" for k, v in niqe_scores.items()) + " |")
@@ -160,12 +183,19 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, help="a folder with low/ and high/ (e.g. LOL's eval15)")
     parser.add_argument("--unpaired", type=Path, nargs="*", default=[], help="folders of photographs (NIQE)")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--floor-exposure",
+        type=float,
+        default=DEFAULT_EXPOSURE,
+        help="mean linear luminance the references are re-exposed to for the fixed-exposure floor",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_grad_enabled(False)
     runs = methods(args.checkpoint)
     result: dict = {"checkpoint": args.checkpoint, "protocol": "lle: 8-bit quantised PSNR, MATLAB-style SSIM"}
     table: dict = {}
+    floor = None
     if args.pairs:
         rows, images = paired(args.pairs, runs)
         table = {name: summary(r) for name, r in rows.items()}
@@ -173,10 +203,11 @@ def main() -> None:
         best = max(CLASSICAL, key=lambda n: table[n]["psnr"])
         contact_sheet(images, best, args.out / "contact_sheet.png")
         result["contact_sheet_columns"] = ["input", "lle", best, "reference"]
+        floor = result["fixed_exposure_floor"] = exposure_floor(args.pairs, args.floor_exposure)
     niqe_scores = unpaired(args.unpaired, runs) if args.unpaired else {}
     result["niqe"] = niqe_scores
     (args.out / "real_lowlight.json").write_text(json.dumps(result, indent=1))
-    text = markdown(table, niqe_scores, tuple(runs), args.pairs.name if args.pairs else "")
+    text = markdown(table, niqe_scores, tuple(runs), args.pairs.name if args.pairs else "", floor)
     (args.out / "real_lowlight.md").write_text(text)
     print(text)
 

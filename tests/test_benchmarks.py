@@ -217,3 +217,7 @@ def test_real_lowlight_script_scores_a_checkpoint_beside_the_classical_methods(c
     assert record["summary"]["input"]["brightness_error_median"] > 0.5  # the dark frames themselves
     assert record["contact_sheet_columns"][:2] == ["input", "lle"] and (out / "contact_sheet.png").is_file()
     assert record["niqe"]["photos"]["images"] == 3 and "NIQE" in (out / "real_lowlight.md").read_text()
+    # The references re-exposed to lle's default exposure: how far a fixed exposure is from them at best.
+    floor = record["fixed_exposure_floor"]
+    assert floor["exposure"] == 0.25 and 0 < floor["median"] <= floor["worst"] < 5
+    assert "floor of any fixed-exposure model" in (out / "real_lowlight.md").read_text()

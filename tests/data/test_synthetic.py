@@ -218,16 +218,31 @@ def test_degradation_options_change_only_the_low_image(seeds):
     assert np.abs(jpeg_low.astype(float) - plain_low).mean() < 6  # compressed, not replaced
 
 
-def test_black_level_error_crushes_the_dark_frames_shadows(seeds):
+@pytest.mark.parametrize("noise_after_demosaic", [False, True])
+def test_black_level_error_crushes_the_dark_frames_shadows(seeds, noise_after_demosaic):
     from lle.data.calibration import pair_statistics
 
     image = seeds["coffee"]
-    quiet = dict(ratio_range=(20, 20), shot_range=(2e-5, 2e-5))
+    quiet = dict(ratio_range=(20, 20), shot_range=(2e-5, 2e-5), noise_after_demosaic=noise_after_demosaic)
     plain = pair_statistics(*make_lol_pair(image, np.random.default_rng(3), **quiet))
     crushed = pair_statistics(*make_lol_pair(image, np.random.default_rng(3), black_range=(0.4, 0.4), **quiet))
-    assert crushed.black_clip > plain.black_clip + 0.02
-    assert crushed.shadow_contrast > 2 * plain.shadow_contrast
-    assert crushed.exposure_ratio > plain.exposure_ratio  # signal was removed, not only shadows
+    assert crushed.black_clip > plain.black_clip + 0.005
+    assert crushed.shadow_contrast > 1.5 * plain.shadow_contrast
+    assert crushed.exposure_ratio > 1.2 * plain.exposure_ratio  # signal was removed, not only shadows
+
+
+@pytest.mark.parametrize("noise_after_demosaic", [False, True])
+def test_black_level_error_leaves_grey_grey(noise_after_demosaic):
+    # The error is the same in every white-balanced channel: a grey scene's dark frame stays grey whatever the
+    # camera's white balance (the same sensor units in each channel would take twice as much from red and blue).
+    grey = np.full((64, 64, 3), 140, np.uint8)
+    options = dict(ratio_range=(8, 8), shot_range=(1e-9, 1e-9), noise_after_demosaic=noise_after_demosaic)
+    for seed in range(3):
+        plain, _ = make_lol_pair(grey, np.random.default_rng(seed), **options)
+        crushed, _ = make_lol_pair(grey, np.random.default_rng(seed), black_range=(0.3, 0.3), **options)
+        means = crushed.reshape(-1, 3).astype(float).mean(axis=0)
+        assert means.max() - means.min() < 0.5, means
+        assert means.mean() < plain.astype(float).mean() - 3  # darker: the black level did remove signal
 
 
 def test_training_references_are_reexposed_and_evaluation_references_are_not():
@@ -267,3 +282,33 @@ def test_noise_after_demosaic_is_white_like_real_downscaled_captures(seeds):
     # The reference is developed as before, and the noise is still the only difference that matters.
     assert np.array_equal(white_high, make_lol_pair(image, np.random.default_rng(0), **options)[1])
     assert white.exposure_ratio == pytest.approx(mosaic_noise.exposure_ratio, rel=0.1)
+
+
+def test_permute_colours_shows_training_other_hues_and_leaves_evaluation_alone():
+    from lle.data.synthetic_lol import SyntheticLowLightDataModule
+
+    def module(permute):
+        dm = SyntheticLowLightDataModule(
+            train_images=["chelsea"],  # an orange cat: red leads green and blue in every crop
+            val_images=["flower"],
+            test_images=["coffee"],
+            crop_size=64,
+            scale_range=(0.35, 0.35),
+            num_val=1,
+            num_test=1,
+            eval_crop_size=64,
+            samples_per_epoch=12,
+            batch_size=4,
+            permute_colours=permute,
+        )
+        dm.setup("fit")
+        return dm
+
+    def leading_channels(dm):
+        return {int(dm.train_set[(0, i)]["target"].mean(dim=(1, 2)).argmax()) for i in range(12)}
+
+    plain, permuted = module(False), module(True)
+    assert leading_channels(plain) == {0}
+    assert len(leading_channels(permuted)) == 3
+    assert torch.equal(plain.val_set[0]["input"], permuted.val_set[0]["input"])
+    assert torch.equal(plain.val_set[0]["target"], permuted.val_set[0]["target"])

@@ -94,3 +94,48 @@ def test_the_normalised_network_exports_with_dynamic_sizes(tmp_path):
         onnx_out = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
         assert torch.allclose(onnx_out, expected, atol=1e-4)
         assert torch.allclose(scripted(x), expected, atol=1e-4)
+
+
+class FourChannelNet(LocalNet):
+    """LocalNet's RGB and a constant fourth channel `weight`: the blend weight ExposureNormalized reads."""
+
+    out_channels = 4
+
+    def __init__(self, weight: float):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, x):
+        return torch.cat([super().forward(x), torch.full_like(x[:, :1], self.weight)], dim=1)
+
+
+@pytest.mark.parametrize("weight, trust", [(0.0, 0.0), (1.0, 0.5), (3.0, 0.75), (-2.0, 0.0)])
+def test_blend_mixes_the_reexposed_input_and_the_prediction_by_the_networks_weight(weight, trust):
+    net = ExposureNormalized(FourChannelNet(weight), exposure=0.25, blend=True).eval()
+    x = photo() * 0.1
+    with torch.no_grad():
+        reexposed = match_exposure(x, 0.25)
+        prediction = LocalNet()(reexposed)
+        expected = trust * reexposed + (1 - trust) * prediction
+        assert torch.allclose(net(x), expected, atol=1e-6)
+        # Per pixel: tiles give the whole image's output.
+        assert torch.allclose(enhance_tiled(net, x, tile=64, overlap=16), net(x), atol=1e-5)
+
+
+def test_blend_needs_a_fourth_channel_and_uses_the_prediction_alone_on_raw_input():
+    from lle.models.alen import ALEN
+
+    with pytest.raises(ValueError, match=r"must return 4 .*returns 3"):
+        ExposureNormalized(LocalNet(), blend=True)
+    with pytest.raises(ValueError, match=r"must return 3 .*returns 4"):
+        ExposureNormalized(FourChannelNet(1.0))
+    raw = ExposureNormalized(ALEN(in_channels=4, out_channels=4), blend=True).eval()
+    packed = torch.rand(1, 4, 16, 24) * 0.05
+    with torch.no_grad():
+        assert torch.equal(raw(packed), raw.net(packed)[:, :3])  # no gain, no blend; shape 1×3×32×48
+    with pytest.raises(ValueError, match="out_channels"):
+        ALEN(in_channels=3, srgb_input=True, out_channels=2)
+    net = ExposureNormalized(ALEN(in_channels=3, srgb_input=True, out_channels=4), blend=True).eval()
+    with torch.no_grad():
+        out = net(photo()[..., :40, :56] * 0.1)  # not a multiple of 16: padded and cropped back
+    assert out.shape == (1, 3, 40, 56)

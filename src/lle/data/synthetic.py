@@ -21,6 +21,7 @@ import numpy as np
 from lle.atomic import write_text_atomic
 from lle.data.dng import XTRANS_SID, cfa_array, mosaic_cfa, write_dng
 from lle.data.unprocess import (
+    CameraParams,
     add_noise,
     demosaic,
     process,
@@ -127,9 +128,9 @@ def make_lol_pair(
 
     * `red_cast_range`, `blue_cast_range`: the dark frame's white balance is off by a red and a blue factor, each
       log-uniform in its range (auto white balance misjudges dim light); (1, 1) leaves no cast.
-    * `black_range`: the dark frame's black level is set too high by a fraction of its mean RAW signal, uniform in
-      this range: its shadows are crushed to black, with a green tint (docs/specs/data.md §3.1); (0, 0) subtracts
-      nothing.
+    * `black_range`: the dark frame's black level is set too high by a fraction of its mean (white-balanced) RAW
+      signal, uniform in this range, equally in every colour: its shadows are crushed to black without a cast
+      (docs/specs/data.md §3.1); (0, 0) subtracts nothing.
     * `jpeg_quality_range`, `jpeg_probability`: with that probability the low image is JPEG-compressed at a
       quality drawn uniformly from the range (phone captures are JPEGs; LOL's PNGs are not).
     * `noise_after_demosaic`: the dark frame is demosaicked before its noise is added, so the noise is white at the
@@ -145,9 +146,12 @@ def make_lol_pair(
     shot, read = random_noise_levels(rng, shot_range)
     signal = (demosaic(bayer) if noise_after_demosaic else bayer) / np.float32(ratio)
     dark = add_noise(signal, shot, read, rng)
-    # A black level set too high is the same number of sensor units in every channel: red and blue, weaker before
-    # white balance, lose more than green, which tints crushed shadows green, as in real dark frames (§3.1).
-    dark -= np.float32(rng.uniform(*black_range) * signal.mean())  # process() clips what falls below 0
+    # A black level set too high, the same in every white-balanced channel: real dark frames crush their shadows
+    # without a cast (red/green 1.08, blue/green 0.95 on LOL; §3.1). The same number of sensor units in every
+    # channel would take twice as much from red and blue after their white-balance gains and tint every dark
+    # frame green, which taught the network to remove a green that real captures do not have.
+    balance = _white_balance_gains(camera, per_pixel_rgb=noise_after_demosaic)
+    dark -= np.float32(rng.uniform(*black_range) * (signal * balance).mean()) / balance  # process() clips below 0
     cast = dataclasses.replace(
         camera,
         red_gain=camera.red_gain * _log_uniform(rng, red_cast_range),
@@ -157,6 +161,12 @@ def make_lol_pair(
     if jpeg_quality_range is not None and rng.uniform() < jpeg_probability:
         low = jpeg_roundtrip(low, int(rng.integers(jpeg_quality_range[0], jpeg_quality_range[1] + 1)))
     return low, to_uint8(process(bayer, camera))
+
+
+def _white_balance_gains(camera: CameraParams, per_pixel_rgb: bool) -> np.ndarray:
+    """The camera's white-balance gains per channel of an H×W×3 camera-RGB image or of RGGB planes."""
+    red, blue = camera.red_gain, camera.blue_gain
+    return np.array([red, 1.0, blue] if per_pixel_rgb else [red, 1.0, 1.0, blue], dtype=np.float32)
 
 
 def _log_uniform(rng: np.random.Generator, bounds: Sequence[float]) -> float:

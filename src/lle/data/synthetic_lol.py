@@ -55,9 +55,10 @@ class SyntheticPairs(Dataset):
         seed: int,
         scale_range: Sequence[float] = (1.0, 1.0),
         reference_exposure: float | None = None,
+        permute_colours: bool = False,
     ):
         self.names, self.photos = list(photos), list(photos.values())
-        self.reference_exposure = reference_exposure
+        self.reference_exposure, self.permute_colours = reference_exposure, permute_colours
         self.split, self.num_samples, self.crop_size = split, num_samples, crop_size
         self.degradation, self.seed, self.scale_range = degradation, seed, tuple(scale_range)
 
@@ -75,7 +76,10 @@ class SyntheticPairs(Dataset):
         scale = float(np.exp(rng.uniform(np.log(self.scale_range[0]), np.log(self.scale_range[1]))))
         clean = _crop(self.photos[photo], self.crop_size, rng, scale)
         if self.split == "train":
-            clean = np.ascontiguousarray(dihedral(clean, int(rng.integers(0, 8))))
+            clean = dihedral(clean, int(rng.integers(0, 8)))
+            if self.permute_colours:  # a scene of other colours: every hue is seen, not only the photographs'
+                clean = clean[..., rng.permutation(3)]
+            clean = np.ascontiguousarray(clean)
         low, high = make_lol_pair(clean, rng, **self.degradation)
         if self.reference_exposure is not None:
             high = reexpose(high, self.reference_exposure)
@@ -114,6 +118,9 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         reference_exposure: training references re-exposed to this mean linear luminance (the exposure a
             network normalises its input to, `lle.models.exposure`); None: as photographed. Validation and test
             references are never changed.
+        permute_colours: each training crop's RGB channels are put in a random order before it is degraded: the
+            few embedded training photographs hold few hues (no saturated green or magenta), and a network that
+            never saw a hue renders it as one it knows (greens came out blue on real captures).
     """
 
     name = "synthetic"
@@ -137,6 +144,7 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
         jpeg_probability: float = 0.0,
         noise_after_demosaic: bool = False,
         reference_exposure: float | None = None,
+        permute_colours: bool = False,
         samples_per_epoch: int | None = 64,
         **loader_args,
     ):
@@ -156,7 +164,7 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
             raise ValueError(f"data.black_range is a fraction of the dark signal in [0, 1), got {list(black_range)}")
         if reference_exposure is not None and not 0 < reference_exposure < 1:
             raise ValueError(f"data.reference_exposure is a mean linear luminance in (0, 1), got {reference_exposure}")
-        self.reference_exposure = reference_exposure
+        self.reference_exposure, self.permute_colours = reference_exposure, bool(permute_colours)
         if scale_range[1] > 1:
             raise ValueError(f"data.scale_range shrinks photographs: its values must be ≤ 1, got {list(scale_range)}")
         self.splits = {"val": list(val_images), "test": list(test_images)}
@@ -202,6 +210,7 @@ class SyntheticLowLightDataModule(EnhancementDataModule):
                 "crop_size",
                 scale_range=self.scale_range,
                 reference_exposure=self.reference_exposure,
+                permute_colours=self.permute_colours,
             )
             self.val_set = self._pairs("val", self.num_val, self.eval_crop_size, "eval_crop_size")
         if stage in (None, "test", "predict") and self.test_set is None:

@@ -200,6 +200,8 @@ class ALEN(nn.Module):
         upscale: output resolution / input resolution: 2 for packed Bayer (official), 3 for packed
             X-Trans (a 27-channel head and a shuffle by 3, as SID's Fuji network; non-original), 1 with
             `srgb_input`. None picks 2, or 1 with `srgb_input`.
+        out_channels: channels of the output: 3 (sRGB, official). 4 adds a map that a wrapper reads from the
+            same head, e.g. the blend weight of `ExposureNormalized(blend=True)` (non-original).
     """
 
     size_multiple = 8  # for the packed input; an sRGB input (srgb_input=True) needs 2× this, see `input_multiple`
@@ -211,6 +213,7 @@ class ALEN(nn.Module):
         attention_chunk: int | None = 4096,
         srgb_input: bool = False,
         upscale: int | None = None,
+        out_channels: int = 3,
     ):
         super().__init__()
         upscale = upscale or (1 if srgb_input else 2)
@@ -220,6 +223,8 @@ class ALEN(nn.Module):
             raise ValueError(f"downsample must be 'isl' or 'maxpool', got {downsample!r}")
         if srgb_input and in_channels != 3:
             raise ValueError(f"srgb_input expects a 3-channel sRGB image, so in_channels=3 (got {in_channels})")
+        if not isinstance(out_channels, int) or out_channels < 3:
+            raise ValueError(f"out_channels is 3 (sRGB) or more (extra maps for a wrapper), got {out_channels!r}")
         self.srgb_input, self.upscale = srgb_input, upscale
         self.in_channels = in_channels
         # The packed kind follows the channels (4 Bayer, 9 X-Trans); with srgb_input the 3 channels are sRGB.
@@ -242,7 +247,10 @@ class ALEN(nn.Module):
         self.up3 = nn.ConvTranspose2d(64, 32, 2, stride=2)
         self.dec3 = CABConvBlock(64, 32)
         # SID's head: 3·s² channels (12 for s = 2), ReLU, then depth-to-space to 3 channels at s× the resolution.
-        self.out = nn.Sequential(nn.Conv2d(32, 3 * shuffle**2, 1), nn.ReLU(inplace=True), nn.PixelShuffle(shuffle))
+        self.out_channels = out_channels
+        self.out = nn.Sequential(
+            nn.Conv2d(32, out_channels * shuffle**2, 1), nn.ReLU(inplace=True), nn.PixelShuffle(shuffle)
+        )
 
     @property
     def input_multiple(self) -> int:
