@@ -61,3 +61,25 @@ def test_a_full_disk_is_named_as_such(tmp_path, monkeypatch):
         write_atomic(target, torch_on_a_full_disk)
     assert err.value.errno == errno.ENOSPC and isinstance(err.value.__cause__, RuntimeError)
     assert target.read_bytes() == b"good" and os.listdir(tmp_path) == ["last.ckpt"]
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_write_that_must_not_replace_loses_to_a_file_published_meanwhile(tmp_path, monkeypatch, hard_links):
+    if not hard_links:  # a file system without hard links: the name is claimed exclusively instead
+
+        def no_link(*_):
+            raise OSError(errno.EPERM, "hard links not supported")
+
+        monkeypatch.setattr(os, "link", no_link)
+    target = tmp_path / "out.png"
+    write_atomic(target, lambda handle: handle.write(b"first"), replace=False)  # a new file: written
+    assert target.read_bytes() == b"first"
+
+    def written_meanwhile(handle):  # another writer publishes while this one is still writing
+        handle.write(b"second")
+        target.write_bytes(b"the other writer's")
+
+    target.unlink()
+    with pytest.raises(FileExistsError, match=r"out.png exists \(written meanwhile by another process\)"):
+        write_atomic(target, written_meanwhile, replace=False)
+    assert target.read_bytes() == b"the other writer's" and os.listdir(tmp_path) == ["out.png"]

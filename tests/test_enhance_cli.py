@@ -56,7 +56,9 @@ def test_the_metrics_csv_never_replaces_an_image_or_a_foreign_file(checkpoint, l
     original = first.read_bytes()
     common = ("--model", checkpoint, "--gt", low_light["gt"])
     result = lle_enhance(low_light["input"], out, *common, "--metrics-csv", first, "--overwrite")
-    assert result.returncode == 2 and "would replace an image" in result.stderr and first.read_bytes() == original
+    assert result.returncode == 2 and "is a file this command reads" in result.stderr and first.read_bytes() == original
+    result = lle_enhance(low_light["input"], out, *common, "--metrics-csv", out / "x.png", "--overwrite")
+    assert result.returncode == 2 and "would replace an image" in result.stderr
     notes = low_light["input"].parent / "notes.csv"
     notes.write_text("my,own\n1,2\n")
     result = lle_enhance(low_light["input"], out, *common, "--metrics-csv", notes)
@@ -273,3 +275,31 @@ def test_exposure_sets_the_brightness_of_every_output(checkpoint, low_light):
     refused = lle_enhance(low_light["input"], out, "--model", checkpoint, "--exposure", "2", "--overwrite")
     assert refused.returncode == 2 and "--exposure is a mean linear luminance in (0, 1)" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_no_output_is_written_onto_a_file_the_command_reads(checkpoint, low_light, tmp_path):
+    model = tmp_path / "model.ckpt"
+    model.write_bytes(Path(checkpoint).read_bytes())
+    original = model.read_bytes()
+    common = (low_light["input"], low_light["output"], "--model", model, "--gt", low_light["gt"], "--overwrite")
+    result = lle_enhance(*common, "--metrics-csv", model)
+    assert result.returncode == 2 and "is a file this command reads" in result.stderr
+    assert model.read_bytes() == original and not low_light["output"].exists()
+
+
+def test_an_output_another_process_wrote_meanwhile_is_kept(checkpoint, low_light, monkeypatch, capsys):
+    # Two lle-enhance into one folder: each checks that a.png is free, then enhances; the other publishes first.
+    import lle.cli.enhance as cli
+
+    def the_other_process_first(path, image, **options):
+        if Path(path).name == "a.png":
+            Path(path).write_bytes(b"the other run's a.png")
+        return write_image(path, image, **options)
+
+    monkeypatch.setattr(cli, "write_image", the_other_process_first)
+    assert cli.main([str(low_light["input"]), str(low_light["output"]), "--model", str(checkpoint)]) == 0
+    assert (low_light["output"] / "a.png").read_bytes() == b"the other run's a.png"
+    assert read_image(low_light["output"] / "b.png").shape == (33, 47, 3)
+    err = capsys.readouterr().err
+    assert "skipped a.png" in err and "written meanwhile by another process" in err
+    assert "1 enhanced, 1 skipped" in err

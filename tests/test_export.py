@@ -141,3 +141,18 @@ def test_exporting_leaves_the_network_as_it_was(tmp_path):
     assert list(net.modules()) == modules
     assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
     assert [p.name for p in tmp_path.iterdir()] == ["net.pt"]  # no temporary file left beside it
+
+
+def test_of_two_exports_to_one_new_file_one_says_it_lost(checkpoint, tmp_path, monkeypatch, capsys):
+    # The other export publishes the file after this one's start-up check and before its own file is complete.
+    target = tmp_path / "model.onnx"
+    check = lle.export._check
+
+    def the_other_export_first(*args, **kwargs):
+        target.write_bytes(b"the other export")
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(lle.export, "_check", the_other_export_first)
+    assert main([str(checkpoint), str(target)]) == 1
+    assert target.read_bytes() == b"the other export"
+    assert "model.onnx exists (written meanwhile by another process)" in capsys.readouterr().err

@@ -258,3 +258,30 @@ def test_optuna_search_maximises_what_lle_train_returns(tmp_path):
         "model.optimizer.lr": best_config["model"]["optimizer"]["lr"],
         "loss.ssim_weight": best_config["loss"]["ssim_weight"],
     }
+
+
+def test_a_study_is_continued_only_with_its_own_model(tmp_path):
+    import os
+    import subprocess
+
+    sweep = tmp_path / "search"
+    search = [sys.executable, "-m", "lle.cli.train", "-m", "hparams_search=optuna", *TINY_RUN, *TINY_SYNTHETIC]
+    gladnet = ["model=gladnet", "model.net.global_channels=8", "model.net.detail_channels=8"]
+    run_cli([*search, *gladnet, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    results = (sweep / "optimization_results.yaml").read_text()
+    other = subprocess.run(
+        [*search, "model=absgn", "model.net.start_channels=8", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert other.returncode != 0
+    assert "study 'lle'" in other.stderr and "belongs to model=gladnet; this search is model=absgn" in other.stderr
+    assert "Traceback" not in other.stderr
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and not p.name.startswith(".")) == ["0_gladnet"]
+    assert (sweep / "optimization_results.yaml").read_text() == results
+    # The same model continues the study.
+    run_cli([*search, *gladnet, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert (sweep / "1_gladnet" / "metrics.json").is_file()

@@ -257,6 +257,11 @@ def test_out_of_range_values_are_rejected_by_option_name_before_anything_is_writ
         ("trainer.max_epochs=0", r"trainer\.max_epochs=0 leaves nothing to train"),
         ("trainer.limit_train_batches=0", r"trainer\.limit_train_batches=0 leaves nothing to train"),
         ("data.num_val=0", r"data\.num_val=0 leaves no validation split"),
+        ("data.samples_per_epoch=0", r"data\.samples_per_epoch=0 leaves every epoch empty"),
+        (
+            "trainer.check_val_every_n_epoch=5",
+            r"trainer\.check_val_every_n_epoch=5 with trainer\.max_epochs=1 never validates",
+        ),
     ],
 )
 def test_bad_option_values_are_named_before_anything_is_written(tiny_train_cfg, tmp_path, override, message):
@@ -275,6 +280,28 @@ def test_resuming_from_another_models_or_a_truncated_checkpoint_names_it(tiny_tr
     cfg = tiny_train_cfg(*SMALL_GLADNET, f"ckpt_path={truncated}", output_dir=tmp_path / "run2")
     with pytest.raises(ValueError, match=f"{truncated}: cannot read the checkpoint"):
         train(cfg)
+
+
+def test_official_weights_as_a_training_checkpoint_are_named_as_such(tiny_train_cfg, checkpoint, tmp_path):
+    cfg = tiny_train_cfg(*SMALL_GLADNET, f"ckpt_path=official:gladnet:{checkpoint}", output_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match=r"ckpt_path resumes an lle run .* lle-eval model_weights=official:gladnet:"):
+        train(cfg)
+    assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+def test_eval_of_an_srgb_checkpoint_on_raw_data_names_both(checkpoint, tmp_path):
+    overrides = ["trainer=cpu", f"ckpt_path={checkpoint}", "data=synthetic_raw", "data.num_scenes=3"]
+    cfg = compose_config("eval", overrides, tmp_path / "eval")
+    with pytest.raises(ValueError, match=r"takes srgb input with 3 channels, but data=synthetic_raw gives raw_bayer"):
+        evaluate(cfg)
+
+
+def test_niqe_on_crops_smaller_than_its_blocks_is_refused_before_the_evaluation(checkpoint, tmp_path):
+    overrides = ["trainer=cpu", f"ckpt_path={checkpoint}", "metrics.niqe=true", "data.eval_crop_size=64"]
+    cfg = compose_config("eval", overrides, tmp_path / "eval")
+    with pytest.raises(ValueError, match=r"data\.eval_crop_size=64 is smaller than NIQE's 96×96 blocks"):
+        evaluate(cfg)
+    assert not (tmp_path / "eval" / "metrics.json").exists()
 
 
 def test_eval_refuses_a_checkpoint_and_official_weights_together(checkpoint, tmp_path):
@@ -393,3 +420,95 @@ def test_a_run_directory_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(RunDirectoryUnwritable, match=f"output directory {afile} is a file"):
         refuse_taken_dir(afile)
     assert afile.read_text() == "mine"
+
+
+def test_last_checkpoint_holds_the_last_weights_when_the_best_came_earlier(tiny_train_cfg):
+    # Learning rate 1e-30 (no change in float32): validation never improves after the first epoch, so best.ckpt
+    # stays at epoch 0, while last.ckpt must follow the run to its end (Lightning's own `save_last` re-saves it
+    # only with a new best).
+    cfg = tiny_train_cfg(*SMALL_GLADNET, "trainer.max_epochs=3", "test=false", "model.optimizer.lr=1e-30")
+    train(cfg)
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    best = torch.load(checkpoints / "best.ckpt", map_location="cpu", weights_only=False)
+    last = torch.load(checkpoints / "last.ckpt", map_location="cpu", weights_only=False)
+    assert best["epoch"] == 0
+    assert (last["epoch"], last["global_step"]) == (2, 6)  # 3 epochs of 2 steps (TINY_RUN)
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+@pytest.mark.parametrize(
+    ("target", "victim_argument"),
+    [
+        ("torch.save", 1),  # torch.save(obj, path)
+        ("lle.models.alen.torch.save", 1),  # the same function, reached through an lle.models module
+        ("numpy.save", 0),
+        ("lle.atomic.write_text_atomic", 0),  # lle's own code, but not a network
+        ("not_a_module.X", 0),
+    ],
+)
+def test_the_report_never_runs_code_named_by_a_run_folders_config(tmp_path, monkeypatch, target, victim_argument):
+    # A downloaded sweep whose config names code to run: lle-report rebuilds a network to count its MACs only
+    # when every _target_ is a network class lle defines; anything else is not instantiated, and no file is written.
+    from lle.cli.report import main as report
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    run = tmp_path / "sweep" / "0_hostile"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"status": "ok", "choice/model": "gladnet", "test/psnr": 20.0}))
+    monkeypatch.chdir(tmp_path)  # a relative path written by the hostile call would land here, and be seen
+    args = ["overwritten", "overwritten"]
+    args[victim_argument] = str(victim)
+    (run / "config.yaml").write_text(json.dumps({"model": {"net": {"_target_": target, "_args_": args}}}))
+    legit = tmp_path / "sweep" / "1_gladnet"
+    legit.mkdir()
+    (legit / "metrics.json").write_text(json.dumps({"status": "ok", "choice/model": "gladnet", "test/psnr": 21.0}))
+    net = {"_target_": "lle.models.gladnet.GLADNet", "global_channels": 8, "detail_channels": 8}
+    (legit / "config.yaml").write_text(json.dumps({"model": {"net": net}}))
+    with pytest.warns(UserWarning, match="not counting MACs"):
+        assert report([str(tmp_path / "sweep"), "--out", str(tmp_path / "report")]) == 0
+    assert victim.read_text() == "precious" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "report",
+        "sweep",
+        "victim.txt",
+    ]
+    with open(tmp_path / "report" / "leaderboard.csv", newline="") as f:
+        rows = {row["run"]: row for row in csv.DictReader(f)}
+    assert rows["sweep/0_hostile"]["macs_256"] == ""
+    assert int(rows["sweep/1_gladnet"]["macs_256"]) > 0  # an older run of lle's own network is still counted
+
+
+class _Payload:
+    """Pickled into a hostile checkpoint: unpickling it would create `marker`."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_reading_a_checkpoint_runs_no_code_from_it(checkpoint, tmp_path):
+    from lle.runs.checkpoint import load_lle_checkpoint, load_lle_network
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    marker = tmp_path / "ran"
+    pickled = dict(state, extra=_Payload(marker))
+    torch.save(pickled, tmp_path / "pickled.ckpt")
+    with pytest.raises(ValueError, match=r"pickled.ckpt: not an lle checkpoint: it holds Python objects"):
+        load_lle_network(tmp_path / "pickled.ckpt")
+    assert not marker.exists()
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    hostile = dict(state, lle=dict(state["lle"]))
+    hostile["lle"]["model_config"] = {
+        **state["lle"]["model_config"],
+        "net": {"_target_": "torch.save", "_args_": ["x", str(victim)]},
+    }
+    torch.save(hostile, tmp_path / "hostile.ckpt")
+    for load in (load_lle_network, load_lle_checkpoint):
+        with pytest.raises(ValueError, match=r"hostile.ckpt: _target_ torch.save is outside lle's networks"):
+            load(tmp_path / "hostile.ckpt")
+    assert victim.read_text() == "precious"
+    load_lle_network(checkpoint)  # lle's own checkpoint still loads

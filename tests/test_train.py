@@ -129,6 +129,22 @@ def test_resuming_a_finished_run_keeps_its_validation_results(tiny_train_cfg):
     assert recorded["test/psnr"] == pytest.approx(first["test/psnr"])
 
 
+def test_resuming_a_run_interrupted_in_its_last_validation_records_every_key(tiny_train_cfg):
+    cfg = tiny_train_cfg("model=gladnet", *REDUCED["gladnet"])
+    first = train(cfg)
+    run = Path(cfg.paths.output_dir)
+    # What a SIGTERM during the last validation leaves: last.ckpt at the end of training, no validation results.
+    (run / "metrics.json").write_text(json.dumps({"status": "interrupted", "error": "Preempted"}))
+    again = tiny_train_cfg(
+        "model=gladnet", *REDUCED["gladnet"], f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", output_dir=run
+    )
+    second = train(again)
+    recorded = json.loads((run / "metrics.json").read_text())
+    assert second["status"] == "ok" and set(first) <= set(recorded)
+    for key in ("val/psnr", "val/ssim", "val/psnr_gtmean", "val/ssim_gtmean", "val/psnr_best", "test/psnr"):
+        assert recorded[key] == pytest.approx(first[key], rel=1e-5), key
+
+
 def test_lol_data_end_to_end(tiny_train_cfg, lol_root):
     cfg = tiny_train_cfg(
         "model=gladnet",

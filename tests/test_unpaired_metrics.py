@@ -85,6 +85,10 @@ def test_niqe_model_from_the_release_mat_file_and_clear_errors(tmp_path, monkeyp
     savemat(tmp_path / "other.mat", {"x": np.zeros(3)})
     with pytest.raises(ValueError, match="not a NIQE pristine model"):
         niqe(image, tmp_path / "other.mat")
+    for name, content in (("notes.txt", b"not a model\n"), ("truncated.mat", b"MATLAB 5.0"), ("x.npz", b"PK\x03")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=rf"{name}: not a NIQE pristine model \(the authors'"):
+            niqe(image, tmp_path / name)
     with pytest.raises(ValueError, match="at least 96x96"):
         niqe(torch.rand(1, 3, 95, 200), packaged)
 
@@ -197,11 +201,14 @@ def test_paired_test_with_niqe_and_a_seeded_lpips(tmp_path):
 
 def test_lle_eval_on_an_unpaired_folder_then_lle_report(tmp_path):
     root = write_unpaired_set(tmp_path / "photos")
+    (root / "broken.jpg").write_bytes(b"not a photograph")  # named and left out, not the end of the evaluation
     run = tmp_path / "eval_run"
     args = [sys.executable, "-m", "lle.cli.eval", "trainer=cpu", "model=gamma", "data=unpaired"]
     run_cli([*args, f"data.root={root}", "data.recursive=true", "data.num_workers=0", f"hydra.run.dir={run}"], tmp_path)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["paired"] is False
+    assert len(metrics["skipped"]) == 1 and metrics["skipped"][0].startswith(f"{root / 'broken.jpg'}: ")
+    assert metrics["split_sizes"]["test"] == 3
     assert keys.TEST_NIQE in metrics and keys.TEST_PSNR not in metrics and "protocol/niqe" in metrics
     with open(run / "per_image.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -21,12 +21,16 @@ TEMPORARY_SUFFIX = ".partial"
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
     """A fresh temporary path beside `path` for a writer that wants a file name (e.g. `torch.onnx.export`).
 
     When the block ends normally the file is flushed to disk and renamed over `path`; when it raises (or is
     interrupted) the temporary file is removed and `path` is left as it was. The name is unique, so processes
     writing the same target (the ranks of a DDP job) never write into one temporary file.
+
+    `replace=False` publishes only where `path` does not exist when the file is complete (a hard link, which
+    fails if the name is taken): of two processes writing one new file, one wins and the other gets
+    `FileExistsError`, instead of both "writing" it and the last one's content staying.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield partial
         with open(partial, "rb+") as handle:
             os.fsync(handle.fileno())
-        os.replace(partial, path)
+        _publish(partial, path, replace)
+    except FileExistsError:
+        raise
     except (OSError, RuntimeError) as err:
         if _disk_is_full(err, path.parent):
             partial.unlink(missing_ok=True)  # give the space back before saying so
@@ -50,6 +56,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
     finally:
         partial.unlink(missing_ok=True)
+
+
+def _publish(partial: Path, path: Path, replace: bool) -> None:
+    if replace:
+        os.replace(partial, path)
+        return
+    try:
+        try:
+            os.link(partial, path)  # atomic, and never over an existing name
+            return
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: claim the name exclusively, then fill it
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _default_mode()))
+        os.replace(partial, path)
+    except FileExistsError:
+        raise FileExistsError(
+            errno.EEXIST, f"{path} exists (written meanwhile by another process)", str(path)
+        ) from None
 
 
 # Below this, a failed write is taken for a full disk: torch.save reports one as "enforce fail … unexpected pos".
@@ -71,9 +96,10 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
-    """Call `write(handle)` on a binary file that replaces `path` atomically once `write` returns."""
-    with atomic_path(path) as partial, open(partial, "wb") as handle:
+def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object], replace: bool = True) -> None:
+    """Call `write(handle)` on a binary file that replaces `path` atomically once `write` returns (with
+    `replace=False`: that appears at `path` only if no other file has meanwhile, see `atomic_path`)."""
+    with atomic_path(path, replace) as partial, open(partial, "wb") as handle:
         write(handle)
 
 

@@ -118,6 +118,18 @@ def check_training_length(cfg: DictConfig) -> None:
             "data.num_val=0 leaves no validation split: checkpoints are selected on it (the test split "
             "is never used for selection); hold out at least one pair"
         )
+    if data.get("samples_per_epoch") == 0:
+        raise UsageError(
+            "data.samples_per_epoch=0 leaves every epoch empty; give a positive number, or null for one pass "
+            "over the training set"
+        )
+    # A run whose epochs all end before the first validation selects nothing (max_steps may end it earlier still).
+    every, epochs = trainer.get("check_val_every_n_epoch"), trainer.get("max_epochs")
+    if isinstance(every, int) and isinstance(epochs, int) and 1 <= epochs < every:
+        raise UsageError(
+            f"trainer.check_val_every_n_epoch={every} with trainer.max_epochs={epochs} never validates, so no "
+            f"checkpoint would be selected; validate at least once (check_val_every_n_epoch ≤ {epochs})"
+        )
 
 
 def check_top_level_keys(cfg: DictConfig, config_name: str) -> None:

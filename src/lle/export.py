@@ -65,9 +65,15 @@ def _inputs(in_channels: int) -> list[torch.Tensor]:
 
 
 def export_onnx(
-    net: nn.Module, path: str | os.PathLike, in_channels: int = 3, opset: int = MIN_OPSET, tolerance: float = 1e-4
+    net: nn.Module,
+    path: str | os.PathLike,
+    in_channels: int = 3,
+    opset: int = MIN_OPSET,
+    tolerance: float = 1e-4,
+    replace: bool = True,
 ) -> float:
-    """Export `net` (eval mode, CPU) to ONNX with dynamic batch/height/width; returns the checked max error."""
+    """Export `net` (eval mode, CPU) to ONNX with dynamic batch/height/width; returns the checked max error.
+    `replace=False`: `FileExistsError` where another process wrote `path` meanwhile (`lle.atomic`)."""
     try:
         import onnx  # noqa: F401 — the exporter needs it
         import onnxruntime as ort
@@ -79,7 +85,7 @@ def export_onnx(
     inputs = _inputs(in_channels)
     axes = {0: "batch", 2: "height", 3: "width"}
     # The file is checked where it was written; a failed check (or export) leaves `path` as it was.
-    with atomic_path(path) as partial:
+    with atomic_path(path, replace) as partial:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the deprecation notice and tracer warnings of the legacy exporter
             # The TorchScript-based exporter: quick, no onnxscript needed, and dynamic sizes via dynamic_axes.
@@ -97,15 +103,17 @@ def export_onnx(
         return _check("onnxruntime", lambda x: session.run(None, {"input": x.numpy()})[0], net, inputs, tolerance)
 
 
-def export_torchscript(net: nn.Module, path: str | os.PathLike, in_channels: int = 3, tolerance: float = 1e-4) -> float:
-    """Trace `net` to TorchScript (sizes stay dynamic); returns the checked max error."""
+def export_torchscript(
+    net: nn.Module, path: str | os.PathLike, in_channels: int = 3, tolerance: float = 1e-4, replace: bool = True
+) -> float:
+    """Trace `net` to TorchScript (sizes stay dynamic); returns the checked max error (`replace`: as ONNX's)."""
     _refuse_untraceable(net)
     inputs = _inputs(in_channels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about Python values, which the check below covers
         traced = torch.jit.trace(net, inputs[0], check_trace=False)
     worst = _check("the TorchScript module", traced, net, inputs, tolerance)
-    with atomic_path(path) as partial:
+    with atomic_path(path, replace) as partial:
         traced.save(str(partial))
     return worst
 

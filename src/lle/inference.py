@@ -130,7 +130,8 @@ def load_model(
     """An `Enhancer` from an lle checkpoint alone (it carries its model config), or from an official weight
     file given as `official:<name>:<path>` (see `lle.models.from_official`).
 
-    Only load checkpoints you trust: lle checkpoints hold Python objects (metadata), so they are unpickled.
+    Reading a checkpoint runs no code from it: it is loaded with `torch.load(weights_only=True)` and its config
+    builds only lle's own classes (`lle.runs.allow_list`).
     """
     text = str(source)
     if text.startswith(OFFICIAL_PREFIX):
@@ -138,6 +139,12 @@ def load_model(
     else:
         net, info = _load_lle_checkpoint(Path(source))
     return Enhancer(net, info, device=device, channels_last=channels_last, bf16=bf16, compile=compile)
+
+
+def model_file(source: str | PathLike) -> Path:
+    """The file `source` names: an lle checkpoint, or the weight file of `official:<name>:<file>`."""
+    text = str(source)
+    return Path(text.split(":", 2)[-1] if text.startswith(OFFICIAL_PREFIX) else text)
 
 
 def load_official(spec: str) -> tuple[nn.Module, ModelInfo]:

@@ -4,24 +4,13 @@ modules)."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import RichModelSummary
 from pytorch_lightning.utilities.model_summary import get_formatted_model_size, get_human_readable_count
 
-from lle.models.complexity import MACS_SIZE, count_macs
-from lle.models.interface import network_input
-
-
-def network_macs(net) -> int | None:
-    """MACs of one forward pass at 1×C×MACS_SIZE², counted on a meta-device copy (shapes only: no memory, no
-    time); None where the network's steps depend on the data and cannot run there."""
-    try:
-        return count_macs(copy.deepcopy(net).to("meta"), network_input(net).channels, MACS_SIZE, "meta")
-    except Exception:  # noqa: BLE001 — not countable on the meta device: the summary says nothing about MACs
-        return None
+from lle.models.complexity import MACS_SIZE, network_macs
 
 
 class ModelSummary(RichModelSummary):

@@ -28,6 +28,7 @@ from lle.inference import (
     enhance_tensor,
     is_out_of_memory,
     load_model,
+    model_file,
     needs_tiles,
     smallest_tile,
 )
@@ -176,11 +177,13 @@ def write_metrics_csv(path: Path, rows: list[dict]) -> None:
 METRICS_HEADER = "name,psnr,ssim"
 
 
-def check_metrics_csv(path: Path, inputs: list[Path], overwrite: bool) -> None:
-    """Refuse a --metrics-csv that would replace an input, an image, or a file lle-enhance did not write (the
-    CSV of an earlier run into the same folder, recognised by its header, is replaced: it is this run's)."""
-    resolved = path.resolve()
-    if any(resolved == p.resolve() for p in inputs) or path.suffix.lower() in IMAGE_SUFFIXES + RAW_SUFFIXES:
+def check_metrics_csv(path: Path, reads: set[Path], overwrite: bool) -> None:
+    """Refuse a --metrics-csv that would replace a file this command reads (`reads`, resolved: the inputs, the
+    model, the ground truth), an image, or a file lle-enhance did not write (the CSV of an earlier run into the
+    same folder, recognised by its header, is replaced: it is this run's)."""
+    if path.resolve() in reads:
+        raise ValueError(f"--metrics-csv {path} is a file this command reads (an input, the model or a ground truth)")
+    if path.suffix.lower() in IMAGE_SUFFIXES + RAW_SUFFIXES:
         raise ValueError(f"--metrics-csv {path} would replace an image; give a .csv file")
     if path.is_dir():
         raise ValueError(f"--metrics-csv {path} is a folder; give a .csv file")
@@ -220,8 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             raise FileNotFoundError(f"--gt {args.gt}: no such folder")
         if args.gt is not None and args.gt.resolve() == args.output.resolve():
             raise ValueError(f"--gt {args.gt} is the OUTPUT folder: each output would be scored against itself")
+        # Never written over: the inputs, the model file, the ground truth.
+        reads = {p.resolve() for p in inputs} | {model_file(args.model).resolve()}
         if args.gt is not None:
-            check_metrics_csv(args.metrics_csv or args.output / "metrics.csv", inputs, args.overwrite)
+            reads |= {p.resolve() for p in args.gt.iterdir()}
+            check_metrics_csv(args.metrics_csv or args.output / "metrics.csv", reads, args.overwrite)
         model = load_model(
             args.model, device=args.device, channels_last=args.channels_last, bf16=args.bf16, compile=args.compile
         )
@@ -239,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         for path in inputs:
             target = args.output / f"{path.stem}.png"
             try:
-                if target.exists() and target.resolve() == path.resolve():
-                    raise ValueError("the output would replace the input; choose another OUTPUT folder")
+                if target.exists() and target.resolve() in reads:
+                    raise ValueError(f"the output {target} is a file this command reads; choose another OUTPUT folder")
                 if target.exists() and not args.overwrite:
                     skipped.append(path)
                     say(f"skipped {path.name}: {target} exists (--overwrite replaces it)")
@@ -260,7 +266,12 @@ def main(argv: list[str] | None = None) -> int:
                     ensemble=args.self_ensemble,
                     exposure=args.exposure,
                 )[0]
-                write_image(target, y, bits=args.bits)
+                try:  # without --overwrite, never over an output another lle-enhance wrote meanwhile
+                    write_image(target, y, bits=args.bits, replace=args.overwrite)
+                except FileExistsError:
+                    skipped.append(path)
+                    say(f"skipped {path.name}: {target} was written meanwhile by another process")
+                    continue
                 done.append(path)
                 if args.gt is not None:
                     score = _score(y, args.gt, path.stem)

@@ -53,12 +53,30 @@ def _module_to_evaluate(cfg: DictConfig, chosen: str | None) -> tuple[pl.Lightni
     )
 
 
+def check_data_fits_network(datamodule, net, cfg: DictConfig) -> None:
+    """The data gives what the network takes (sRGB or packed RAW, its channels), or the evaluation is refused
+    before any work, naming both (a RAW checkpoint on sRGB data failed inside its first convolution)."""
+    from lle.models.interface import network_input
+
+    wanted = network_input(net)
+    given = (getattr(datamodule, "input_kind", wanted.kind), getattr(datamodule, "in_channels", wanted.channels))
+    if given != (wanted.kind, wanted.channels):
+        source = cfg.get("ckpt_path") or cfg.get("model_weights") or f"model={choices().get('model')}"
+        raise UsageError(
+            f"{source} takes {wanted.kind} input with {wanted.channels} channels, but data={choices().get('data')} "
+            f"gives {given[0]} with {given[1]}: evaluate it on data of its kind (a RAW network on data=sid, an "
+            "sRGB one on data=lol or data=synthetic)"
+        )
+
+
 @guarded
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
     from lle.metrics.evaluation import TestMetrics
+    from lle.metrics.no_reference import NIQE_BLOCK
+    from lle.models.complexity import network_macs
     from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
     from lle.runs.checkpoint import read_metadata_of_option
     from lle.runs.lightning_output import quiet_lightning
@@ -88,6 +106,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     baselines = [name for name in asked if name != model_name]  # a checkpoint's model is known once it is read
 
     datamodule = instantiate(cfg.data)
+    check_data_fits_network(datamodule, module.net, cfg)
     paired = getattr(datamodule, "paired", True)
     if not paired:  # the baselines are scored by full-reference metrics, which unpaired data cannot give
         baselines = []
@@ -95,6 +114,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         module.extra_test_metrics = TestMetrics(paired, **(cfg.get("metrics") or {}))
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(str(err)) from err
+    crop = cfg.data.get("eval_crop_size")
+    if module.extra_test_metrics.niqe_model is not None and isinstance(crop, int) and crop < NIQE_BLOCK:
+        raise UsageError(
+            f"data.eval_crop_size={crop} is smaller than NIQE's {NIQE_BLOCK}×{NIQE_BLOCK} blocks, so no image could "
+            f"be scored: use data.eval_crop_size ≥ {NIQE_BLOCK} (or null: whole images), or metrics.niqe=false"
+        )
     if cfg.get("save_images"):
         module.save_images_dir = output_dir / "images" / "test"
         module.save_images_dir.mkdir(parents=True, exist_ok=True)
@@ -110,9 +135,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         {**picked, "model": model_name},
         metrics,
         sum(p.numel() for p in module.net.parameters()),
+        macs_256=network_macs(module.net),  # what lle-report shows, counted here so that it never rebuilds the network
         checkpoint=str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
         **({"weights": "official"} if cfg.get("model_weights") else {}),  # the authors' weights: lle-report marks it
-        **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes")},
+        **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes", "skipped")},
         **module.extra_test_metrics.protocol(),
         paired=paired,
     )

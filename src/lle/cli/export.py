@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from lle.export import MIN_OPSET, export_onnx, export_torchscript
-from lle.inference import OFFICIAL_PREFIX, load_model
+from lle.inference import load_model, model_file
 from lle.models.interface import network_input
 
 NOT_CLAMPED = (
@@ -45,10 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def output_problem(source: str, outputs: list[Path], overwrite: bool) -> str | None:
     """Why writing `outputs` must not happen: onto the model's own file (never), twice to one file, or over
     an existing file without --overwrite; None when it may."""
-    model_file = Path(source.split(":", 2)[-1] if source.startswith(OFFICIAL_PREFIX) else source)
+    source_file = model_file(source)
     resolved = [path.resolve() for path in outputs]
     for path, full in zip(outputs, resolved):
-        if model_file.exists() and full == model_file.resolve():
+        if source_file.exists() and full == source_file.resolve():
             return f"{path} is the model file being exported; choose another output file"
         if full.is_dir():
             return f"{path} is a folder; give an output file"
@@ -68,10 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         net = model.net
         in_channels = network_input(net).channels
         if args.onnx is not None:
-            worst = export_onnx(net, args.onnx, in_channels, args.opset, args.tolerance)
+            worst = export_onnx(net, args.onnx, in_channels, args.opset, args.tolerance, replace=args.overwrite)
             print(f"wrote {args.onnx} (opset {args.opset}; max difference from PyTorch {worst:.2g})")
         if args.torchscript is not None:
-            worst = export_torchscript(net, args.torchscript, in_channels, args.tolerance)
+            worst = export_torchscript(net, args.torchscript, in_channels, args.tolerance, replace=args.overwrite)
             print(f"wrote {args.torchscript} (max difference from PyTorch {worst:.2g})")
         print(NOT_CLAMPED)
     except (OSError, ValueError, ImportError, RuntimeError) as err:

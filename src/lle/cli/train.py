@@ -49,7 +49,14 @@ def run_metadata(cfg: DictConfig, picked: dict[str, str]) -> CheckpointMetadata:
 
 def check_resumable(ckpt_path: str, model_name: str | None) -> None:
     """A missing, truncated or foreign checkpoint, or one of another model, is named before any work."""
+    from lle.inference import OFFICIAL_PREFIX
     from lle.runs.checkpoint import read_metadata_of_option
+
+    if str(ckpt_path).startswith(OFFICIAL_PREFIX):
+        raise UsageError(
+            f"ckpt_path={ckpt_path}: ckpt_path resumes an lle run from its checkpoint; the authors' weights are "
+            f"evaluated with lle-eval model_weights={ckpt_path} (lle-train does not start from them)"
+        )
 
     metadata = read_metadata_of_option("ckpt_path", ckpt_path)
     if model_name and metadata.model_name and metadata.model_name != model_name:
@@ -85,6 +92,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
+    from lle.models.complexity import network_macs
     from lle.runs.baselines import chosen_baselines, comparison_table, evaluate_baselines
     from lle.runs.lightning_output import quiet_lightning
     from lle.runs.loggers import (
@@ -133,6 +141,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         trainer.validate(module, datamodule=datamodule)
     train_time = time.time() - started
     metrics = {**validation_before(output_dir, cfg.get("ckpt_path")), **final_metrics(trainer.callback_metrics)}
+    if cfg.train and module.trainable and keys.VAL_PSNR not in metrics and trainer.global_step > 0:
+        # A resume with nothing left to train (its run interrupted during the last validation or the test) ran no
+        # validation: validate the last weights, as the uninterrupted run's last epoch did, so that every key is there.
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        metrics.update({k: v for k, v in final_metrics(trainer.callback_metrics).items() if k.startswith(keys.VAL)})
     best_score = getattr(trainer.checkpoint_callback, "best_model_score", None)
     if best_score is not None and trainer.checkpoint_callback.monitor == keys.VAL_PSNR:
         # The best checkpoint's score is restored on resume; the module's running maximum starts afresh.
@@ -150,6 +163,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         picked,
         metrics,
         params,
+        macs_256=network_macs(module.net),  # what lle-report shows, counted here so that it never rebuilds the network
         train_time_s=round(train_time, 1),
         checkpoint_best=best or None,
         **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes")},
@@ -159,7 +173,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         write_per_image_csv(output_dir / "per_image.csv", module.test_results)
         summarize_wandb_runs(loggers, result)
         log.info("run directory: %s", output_dir)
-        log.info("  checkpoints: %s", output_dir / "checkpoints" if best else "none written")
+        saved = sorted(p.name for p in (output_dir / "checkpoints").glob("*.ckpt"))
+        log.info("  checkpoints: %s", f"{output_dir / 'checkpoints'} ({', '.join(saved)})" if saved else "none written")
         log.info("  resolved config: %s", output_dir / "config.yaml")
         log.info(
             "  metrics: %s  %s",

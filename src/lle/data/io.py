@@ -100,10 +100,11 @@ def to_float_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(scale)
 
 
-def write_image(path: str | Path, image: torch.Tensor | np.ndarray, bits: int = 8) -> None:
+def write_image(path: str | Path, image: torch.Tensor | np.ndarray, bits: int = 8, replace: bool = True) -> None:
     """Write a C×H×W float tensor in [0, 1] (or an H×W×3 integer array) as an 8- or 16-bit PNG.
 
-    Written through `lle.atomic`, so an interrupted run never leaves a truncated file.
+    Written through `lle.atomic`, so an interrupted run never leaves a truncated file; with `replace=False`,
+    `FileExistsError` where another process wrote `path` meanwhile (nothing is replaced).
     """
     path = Path(path)
     if isinstance(image, torch.Tensor):
@@ -115,8 +116,8 @@ def write_image(path: str | Path, image: torch.Tensor | np.ndarray, bits: int = 
 
         h, w, c = image.shape
         writer = png.Writer(w, h, greyscale=False, alpha=False, bitdepth=16)
-        write_atomic(path, lambda handle: writer.write(handle, image.reshape(h, w * c)))
+        write_atomic(path, lambda handle: writer.write(handle, image.reshape(h, w * c)), replace)
     else:
         from PIL import Image
 
-        write_atomic(path, lambda handle: Image.fromarray(image).save(handle, format="PNG"))
+        write_atomic(path, lambda handle: Image.fromarray(image).save(handle, format="PNG"), replace)

@@ -7,6 +7,7 @@ are distributed and which presets read them.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -89,6 +90,7 @@ class UnpairedImageDataModule(EnhancementDataModule):
         if root is None:
             raise ValueError("data=unpaired needs data.root=<folder of low-light images>")
         self.name, self.recursive, self.eval_crop_size = name, recursive, eval_crop_size
+        self.skipped: list[str] = []  # images of the folder that could not be read (`readable_images`)
         self.folder = self._resolve(Path(str(root)).expanduser(), list(layouts or ["."]))
 
     def _resolve(self, root: Path, layouts: list[str]) -> Path:
@@ -109,8 +111,30 @@ class UnpairedImageDataModule(EnhancementDataModule):
                 f"data={self.name} has no references and no training split: it is for lle-eval (test) only"
             )
         if self.test_set is None:
-            files = find_images(self.folder, self.recursive)
+            files, self.skipped = readable_images(find_images(self.folder, self.recursive))
+            if not files:
+                raise ValueError(f"data.root={self.folder}: none of its images can be read ({self.skipped[0]})")
             self.test_set = UnpairedImageDataset(files, image_names(self.folder, files), self.eval_crop_size)
 
     def describe(self) -> dict:
-        return {**super().describe(), "paired": False, "root": str(self.folder)}
+        skipped = {"skipped": self.skipped} if self.skipped else {}
+        return {**super().describe(), "paired": False, "root": str(self.folder), **skipped}
+
+
+def readable_images(files: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """(the files whose image header reads, "<file>: <why>" for each other one, also logged as a warning): one
+    unreadable photograph in a folder of hundreds is named and left out, as `lle-enhance` does, instead of
+    stopping the evaluation inside a loader worker."""
+    from PIL import Image
+
+    readable, skipped = [], []
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image.verify()  # the header and the file's structure, without decoding every pixel
+            readable.append(path)
+        except Exception as err:  # noqa: BLE001 — whatever PIL says of a file that is not an image: named below
+            skipped.append(f"{path}: {type(err).__name__}: {err}")
+    for reason in skipped:
+        warnings.warn(f"skipped an unreadable image: {reason}", stacklevel=2)
+    return readable, skipped

@@ -64,14 +64,20 @@ class NiqeModel:
 
 @functools.lru_cache(maxsize=4)
 def _read_model(path: str) -> NiqeModel:
-    if path.endswith(".mat"):
-        from scipy.io import loadmat
+    expected = "the authors' modelparameters.mat or basicsr's niqe_pris_params.npz"
+    try:
+        if path.endswith(".mat"):
+            from scipy.io import loadmat
 
-        data = loadmat(path)
-        names = ("mu_prisparam", "cov_prisparam")
-    else:
-        data = dict(np.load(path))
-        names = ("mu_pris_param", "cov_pris_param")
+            data = loadmat(path)
+            names = ("mu_prisparam", "cov_prisparam")
+        else:
+            data = dict(np.load(path, allow_pickle=False))  # never unpickle what a path names
+            names = ("mu_pris_param", "cov_pris_param")
+    except Exception as err:  # whatever the reader says of a text, truncated or foreign file (re-raised)
+        # numpy's message for a text file suggests unpickling it, which lle never does: say only what was read.
+        detail = "not an array file" if "pickled" in str(err) else f"{type(err).__name__}: {err}"
+        raise ValueError(f"{path}: not a NIQE pristine model ({expected}); {detail}") from err
     missing = [n for n in names if n not in data]
     if missing:
         raise ValueError(f"{path}: not a NIQE pristine model (no {', '.join(missing)}; it has {sorted(data)})")

@@ -7,9 +7,13 @@ Also: which networks the channels_last layout is for (inference and lle-eval use
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from lle.models.interface import network_input
 
 MACS_SIZE = 256
 
@@ -21,6 +25,16 @@ def count_macs(net: nn.Module, channels: int = 3, size: int = MACS_SIZE, device:
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(x)
     return counter.get_total_flops() // 2
+
+
+def network_macs(net: nn.Module) -> int | None:
+    """`count_macs` at the network's own input channels, on a meta-device copy (shapes only: no memory, no
+    time); None where the network's steps depend on the data and cannot run there. What a run records in its
+    `metrics.json` (`macs_256`) and its model summary prints."""
+    try:
+        return count_macs(copy.deepcopy(net).to("meta"), network_input(net).channels, MACS_SIZE, "meta")
+    except Exception:  # noqa: BLE001 — not countable on the meta device: no figure rather than a wrong one
+        return None
 
 
 def prefers_channels_last(net: nn.Module) -> bool:

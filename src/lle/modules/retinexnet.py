@@ -94,7 +94,7 @@ class RetinexNetModule(EnhancementModule):
         # Loaded when training starts (not when a module is rebuilt from a checkpoint's config); a resumed
         # run then restores its own weights over these.
         if stage == "fit" and self.decom_checkpoint:
-            state = torch.load(self.decom_checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+            state = torch.load(self.decom_checkpoint, map_location="cpu", weights_only=True)["state_dict"]
             decom_state = {k.removeprefix("net.decom."): v for k, v in state.items() if k.startswith("net.decom.")}
             if not decom_state:
                 raise ValueError(f"{self.decom_checkpoint} holds no Retinex-Net DecomNet weights (net.decom.*)")

@@ -21,6 +21,7 @@ from lle.metrics import keys
 from lle.metrics.protocol import METRIC_PROTOCOL, PROTOCOL
 from lle.models.complexity import MACS_SIZE, count_macs
 from lle.models.interface import network_input
+from lle.runs.allow_list import refused_target
 from lle.runs.results import OK
 
 # What a leaderboard row is: a run, or a baseline that runs scored on their test split (`baseline_rows`).
@@ -64,8 +65,17 @@ def config_macs(net_cfg: DictConfig, size: int = MACS_SIZE) -> int | None:
     (FLOPs / 2, as counted by FlopCounterMode: convolutions, transposed convolutions and matrix products).
     Only the instantiated network is asked, never the node's keys: the node may be the network class or a
     factory (an adapter) that builds it. Tried on the meta device first (shapes only: no memory, no time);
-    networks with data-dependent steps run on the CPU."""
+    networks with data-dependent steps run on the CPU.
+
+    A saved config is data, not code: it is instantiated only if every `_target_` in it is one of lle's own
+    classes (`lle.runs.allow_list`); anything else gives None, with a warning."""
     key = OmegaConf.to_yaml(net_cfg)
+    refused = refused_target(net_cfg) if key not in _macs_cache else None
+    if refused:
+        warnings.warn(
+            f"not counting MACs: {refused} (lle builds only its own networks from a saved config)", stacklevel=2
+        )
+        _macs_cache[key] = None
     if key not in _macs_cache:
         _macs_cache[key] = None
         for device in ("meta", "cpu"):
@@ -144,8 +154,12 @@ def read_run(run_dir: Path, label: str) -> dict[str, Any]:
             "error": (metrics.get("error") or "").strip(),
         }
     )
-    net_cfg = _net_config(run_dir)
-    row["macs_256"] = config_macs(net_cfg) if net_cfg is not None else None
+    recorded = metrics.get("macs_256")
+    if isinstance(recorded, int) and not isinstance(recorded, bool):  # counted by the run itself (lle ≥ 0.3)
+        row["macs_256"] = recorded
+    else:  # an older run, or a network the run could not count on the meta device: rebuilt if allow-listed
+        net_cfg = _net_config(run_dir)
+        row["macs_256"] = config_macs(net_cfg) if net_cfg is not None else None
     row["gmacs_256"] = row["macs_256"] / 1e9 if row["macs_256"] is not None else None
     grids = sorted((run_dir / "images" / keys.VAL).glob("epoch_*.png"))
     row["val_grid"] = str(grids[-1]) if grids else None

@@ -7,13 +7,16 @@ A checkpoint (`best.ckpt`, `last.ckpt`) holds, next to the weights and the optim
   state a training procedure needs across a resume (Retinex-Net's stage boundary);
 - `checkpoint["rng_states"]`: the random streams (`lle.runs.rng`), for exact resume.
 
-Plain values only (dicts, lists, strings, numbers, tensors), so Lightning can resume with
-`torch.load(weights_only=True)`. Checkpoints written before this schema (0.1) are read too: see `_upgrade`.
+Plain values only (dicts, lists, strings, numbers, tensors), so every reader loads them with
+`torch.load(weights_only=True)`: reading a checkpoint never runs code from it, and the config it carries is
+built only where each `_target_` is one of lle's own classes (`lle.runs.allow_list`). Checkpoints written before
+this schema (0.1) are read too: see `_upgrade`.
 """
 
 from __future__ import annotations
 
 import copy
+import pickle
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,7 @@ import torch
 import torch.nn as nn
 
 from lle.metrics.protocol import PROTOCOL
+from lle.runs.allow_list import check_saved_config
 
 METADATA_KEY = "lle"
 RNG_KEY = "rng_states"
@@ -55,23 +59,26 @@ class CheckpointMetadata:
         return cls(**_upgrade(stored, checkpoint))
 
     # --- what it rebuilds -------------------------------------------------------------------------------
-    def build_module(self):
-        """The LightningModule the config describes, with fresh weights (no loss: it is for evaluation)."""
+    def build_module(self, source: str = "checkpoint"):
+        """The LightningModule the config describes, with fresh weights (no loss: it is for evaluation).
+        `source` names the file in the error raised where the config names code lle does not build."""
         from hydra.utils import instantiate
         from omegaconf import OmegaConf
 
         from lle.config import register_resolvers
 
+        check_saved_config(self.model_config, source)
         register_resolvers()
         return instantiate(OmegaConf.create(self.model_config), loss=None)
 
-    def build_network(self) -> nn.Module:
+    def build_network(self, source: str = "checkpoint") -> nn.Module:
         """The network alone (adapted to its input as it was trained), with fresh weights."""
         from hydra.utils import instantiate
         from omegaconf import OmegaConf
 
         from lle.config import register_resolvers
 
+        check_saved_config(self.model_config["net"], source)
         register_resolvers()
         return instantiate(OmegaConf.create(self.model_config["net"]), _convert_="all")
 
@@ -102,7 +109,12 @@ def _load(path: Path, mmap: bool) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{path}: not an lle checkpoint: it holds Python objects beyond plain values, which lle does not unpickle "
+            "(unpickling runs code from the file)"
+        ) from err
     except Exception as err:
         raise ValueError(f"{path}: cannot read the checkpoint ({type(err).__name__}: {err})") from err
 
@@ -147,14 +159,11 @@ def _fill(target: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) ->
 
 
 def load_lle_checkpoint(path: str | Path):
-    """The LightningModule of an lle checkpoint, with its weights, and the checkpoint's metadata.
-
-    Only load checkpoints you trust: they hold Python objects (the metadata), so they are unpickled.
-    """
+    """The LightningModule of an lle checkpoint, with its weights, and the checkpoint's metadata."""
     path = Path(path)
     checkpoint = _load(path, mmap=False)
     metadata = _require_metadata(checkpoint, path)
-    module = metadata.build_module()
+    module = metadata.build_module(str(path))
     _fill(module, strip_compile_prefix(checkpoint["state_dict"]), path)
     module.checkpoint_metadata = metadata
     return module, metadata
@@ -165,7 +174,7 @@ def load_lle_network(path: str | Path) -> tuple[nn.Module, CheckpointMetadata]:
     path = Path(path)
     checkpoint = _load(path, mmap=False)
     metadata = _require_metadata(checkpoint, path)
-    net = metadata.build_network()
+    net = metadata.build_network(str(path))
     state = strip_compile_prefix(checkpoint["state_dict"])
     _fill(net, {k[len(NET_PREFIX) :]: v for k, v in state.items() if k.startswith(NET_PREFIX)}, path)
     return net, metadata

@@ -11,12 +11,14 @@ already there. This sweeper, before the plugin's loop runs:
   on it). A study in a shared database (`storage=postgresql://…`) may have other searches' trials running: those
   are left alone.
 - reseeds the sampler when the study already holds trials: the same seed would draw the first trials' random
-  parameters again. An uninterrupted search stays reproducible; a resumed one draws new numbers.
+  parameters again. An uninterrupted search stays reproducible; a resumed one draws new numbers;
+- refuses to continue a study with another model, data or objective than the one it was started with.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 import optuna
@@ -28,6 +30,8 @@ from lle.runs.guard import sqlite_file, study_in
 log = logging.getLogger("lle")
 
 REQUEUED = "lle_requeued_as"  # user attribute of a trial killed with its search: the trial that reran it
+# User attributes of the study: what its trials search (`ResumableStudySweeper._claim`).
+STUDY_MODEL, STUDY_DATA, STUDY_OBJECTIVE = "lle_model", "lle_data", "lle_objective"
 
 
 class ResumableStudySweeper(OptunaSweeperImpl):
@@ -41,6 +45,7 @@ class ResumableStudySweeper(OptunaSweeperImpl):
             directions=self._get_directions(),
             load_if_exists=True,
         )
+        self._claim(study)
         trials = study.get_trials(deepcopy=False)
         # What ran to its end (completed, or failed by its job); a trial killed with its search was rerun.
         finished = [t for t in trials if t.state.is_finished() and REQUEUED not in t.user_attrs]
@@ -73,3 +78,31 @@ class ResumableStudySweeper(OptunaSweeperImpl):
         if self.n_trials == 0 and not any(t.state == TrialState.COMPLETE for t in finished):
             raise ValueError(f"study {study.study_name!r} in {self.storage} has no completed trial to report")
         super().sweep(arguments)
+
+    def _claim(self, study: optuna.Study) -> None:
+        """A study belongs to one model, data and objective: the first search stores them in the study, and a
+        search that would add trials of another is refused before it runs any, naming both (its best would be
+        reported as the other's, and a killed trial would be re-run as another network)."""
+        choices = self.config.hydra.runtime.choices
+        objective = ", ".join(getattr(d, "name", str(d)).lower() for d in self._get_directions())
+        mine = {
+            STUDY_MODEL: str(choices.get("model")),
+            STUDY_DATA: str(choices.get("data")),
+            STUDY_OBJECTIVE: f"{self.config.get('optimized_metric')} ({objective})",
+        }
+        stored = {key: study.user_attrs[key] for key in mine if key in study.user_attrs}
+        if stored and stored != mine:
+            differ = [key for key in mine if stored.get(key) != mine[key]]
+
+            def describe(values: dict) -> str:
+                return ", ".join(f"{key.removeprefix('lle_')}={values.get(key)}" for key in differ)
+
+            print(  # one block and exit 2, as lle's other refusals before a sweep starts (lle.runs.guard)
+                f"error: study {study.study_name!r} in {self.storage} belongs to {describe(stored)}; this search is "
+                f"{describe(mine)}: continue it with the same model, data and objective, or give this search its "
+                "own hydra.sweep.dir (or hydra.sweeper.study_name)",
+                file=sys.stderr,
+            )
+            raise SystemExit(2)
+        for key, value in mine.items():
+            study.set_user_attr(key, value)
