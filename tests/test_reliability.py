@@ -221,13 +221,13 @@ def test_unwritable_output_directory_fails_before_training(tiny_train_cfg, tmp_p
         # root ignores permission bits: make the output path a file instead, which nobody can write into.
         blocker = tmp_path / "blocked"
         blocker.write_text("not a directory")
-        out = blocker / "run"
+        out, why = blocker / "run", f"{blocker}, above it, is a file"
     else:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
-        out = locked / "run"
+        out, why = locked / "run", f"{locked} is not writable"
     cfg = tiny_train_cfg(*SMALL_GLADNET, output_dir=out)
-    with pytest.raises(PermissionError, match=f"output directory {out} is not writable"):
+    with pytest.raises(PermissionError, match=f"output directory {out}: {why}"):
         train(cfg)
     assert not list(tmp_path.rglob("*.ckpt")) and not list(tmp_path.rglob("metrics.json"))
 
@@ -269,6 +269,20 @@ def test_bad_option_values_are_named_before_anything_is_written(tiny_train_cfg, 
     with pytest.raises(ValueError, match=message):
         train(cfg)
     assert not (tmp_path / "run" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        (["model=absgn", "model.net.start_channels=8"], r"data\.crop_size=8 gives 8×8 training targets, smaller than"),
+        (["model=alen_quick"], r"data\.crop_size=8 is too small for alen_quick, which pads its input to a multiple"),
+    ],
+)
+def test_a_crop_too_small_for_the_loss_or_the_network_is_named(tiny_train_cfg, tmp_path, model, message):
+    cfg = tiny_train_cfg(*model, "data.crop_size=8", output_dir=tmp_path / "run")
+    with pytest.raises(ValueError, match=message):
+        train(cfg)
+    assert not (tmp_path / "run" / "metrics.json").exists()
 
 
 def test_resuming_from_another_models_or_a_truncated_checkpoint_names_it(tiny_train_cfg, checkpoint, tmp_path):
@@ -412,13 +426,31 @@ def test_a_failed_resume_keeps_the_finished_results(tmp_path):
     assert "out of memory in epoch 7" in failure.read_text()
 
 
+def test_a_diverged_training_is_one_block_on_the_console(tmp_path):
+    tests = str(Path(__file__).parent)  # lle_test_helpers: a loss that turns NaN at its 4th call
+    loss = ["+loss._target_=lle_test_helpers.NonFiniteAfter", "+loss.after=3", "~loss"]
+    env = {**_env(), "PYTHONPATH": os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run(
+        _cli(tmp_path / "run", *loss), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "lle-train: error: non-finite training loss nan at global step 3" in proc.stderr
+    assert f"the traceback is in {tmp_path / 'run' / 'metrics.json'}" in proc.stderr
+
+
 def test_a_run_directory_that_is_a_file_is_refused(tmp_path):
     from lle.runs.guard import RunDirectoryUnwritable, refuse_taken_dir
 
     afile = tmp_path / "results.txt"
     afile.write_text("mine")
-    with pytest.raises(RunDirectoryUnwritable, match=f"output directory {afile} is a file"):
+    with pytest.raises(RunDirectoryUnwritable, match=f"output directory {afile}: {afile} is a file"):
         refuse_taken_dir(afile)
+    assert afile.read_text() == "mine"
+    # Under a file: refused by the Hydra callback before Hydra creates anything, one line and exit 2.
+    command = [sys.executable, "-m", "lle.cli.train", "model=gamma", "trainer=cpu", f"hydra.run.dir={afile / 'run'}"]
+    proc = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: output directory {afile / 'run'}: {afile}, above it, is a file" in proc.stderr
     assert afile.read_text() == "mine"
 
 
@@ -512,3 +544,17 @@ def test_reading_a_checkpoint_runs_no_code_from_it(checkpoint, tmp_path):
             load(tmp_path / "hostile.ckpt")
     assert victim.read_text() == "precious"
     load_lle_network(checkpoint)  # lle's own checkpoint still loads
+
+
+def test_a_report_out_under_a_file_is_named(tmp_path, capsys):
+    from lle.cli.report import main as report
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"status": "ok", "choice/model": "gamma", "test/psnr": 20.0}))
+    (tmp_path / "notes.txt").write_text("mine")
+    assert report([str(run), "--out", str(tmp_path / "notes.txt" / "report")]) == 2
+    assert f"--out {tmp_path / 'notes.txt' / 'report'}: {tmp_path / 'notes.txt'}, above it, is a file" in (
+        capsys.readouterr().err
+    )
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -158,11 +158,14 @@ def test_leaderboard_numbers_are_formatted_and_empty_figures_left_out(trained, t
     (bare / "metrics.json").write_text(json.dumps({k: v for k, v in metrics.items() if k != "macs_256"}))
     report = write_report([bare], tmp_path / "out")
     assert "psnr_vs_macs.png" not in report.files and "per_image_psnr.png" not in report.files
-    assert any(note.startswith("psnr_vs_macs.png left out: no finished run has a MAC count") for note in report.notes)
+    assert any(note.startswith("psnr_vs_macs.png left out: no finished run of a network") for note in report.notes)
     assert not (tmp_path / "out" / "psnr_vs_macs.png").exists()
 
     report = write_report([root / "run"], tmp_path / "full")
     assert report.files == ["index.html", "leaderboard.md", "leaderboard.csv", "psnr_vs_macs.png", "per_image_psnr.png"]
+    for page in ("leaderboard.md", "index.html"):  # the protocol's optional lines in words, not as templates
+        text = (tmp_path / "full" / page).read_text()
+        assert "rgb2ycbcr Y" in text and "{luma}" not in text and "{net}" not in text, page
     line = next(x for x in (tmp_path / "full" / "leaderboard.md").read_text().splitlines() if "| gladnet |" in x)
     assert metrics["params"] > 1000 and f"| {metrics['params']:,} |" in line
     assert f"| {metrics['test/psnr']:.2f} | {metrics['test/ssim']:.4f} |" in line
@@ -204,6 +207,19 @@ def test_help_opens_with_lle_and_states_each_default_once():
     assert "(default: None)" not in text and "(default: False)" not in text
     assert "(default: OUTPUT/metrics.csv) (default" not in text and "docs/benchmarks.md) (default" not in text
     assert "overlap of the tiles in pixels (default: 32)" in text
+    # The argparse scripts open with a sentence, not with a stray piece of their docstring's "`command …`: ".
+    openings = {
+        "lle-bench": "Parameters, MACs, latency",
+        "lle-prepare-sid": "Develop SID ground truths",
+        "lle-report": "A leaderboard of finished runs",
+        "lle-enhance": "Enhance image files",
+        "lle-export": "A checkpoint as ONNX",
+    }
+    for command, opening in openings.items():
+        exe = shutil.which(command) or str(bin_dir / command)
+        text = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=300, check=True).stdout
+        description = " ".join(text.split("\n\n")[1].split())
+        assert description.startswith(opening) and "`" not in description, (command, description)
 
 
 def test_the_model_summary_shows_macs_as_the_report_counts_them(capsys):

@@ -105,6 +105,8 @@ def test_leaderboard_rows_are_the_runs_metrics(comparison):
             assert (float(row[key]) if row[key] else None) == metrics.get(key), key  # exactly, not rounded
         assert row["checkpoint_best"] == (metrics.get("checkpoint_best") or "")
         assert row["error"] == metrics.get("error", "")
+        if row["model"] in CLASSICAL:  # nothing trained: no training time in the record or the table
+            assert metrics["train_time_s"] is None and row["train_time_s"] == ""
         if metrics["status"] == "ok":
             assert row["protocol"] == "lle standard" and row["split"] == "4/2/2"
             assert all(math.isfinite(float(row[k])) for k in ("test/psnr", "test/ssim", "val/psnr_best"))
@@ -165,6 +167,7 @@ def test_report_of_a_single_run_directory(comparison, tmp_path):
     with open(tmp_path / "one" / "leaderboard.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["run"] for r in rows] == ["3_gamma"] and float(rows[0]["test/psnr"]) == metrics_of(run)["test/psnr"]
+    assert not (tmp_path / "one" / "psnr_vs_macs.png").exists()  # classical methods alone: 0 MACs, no figure
     assert main([str(tmp_path / "nothing_here")]) == 2
 
 

@@ -60,6 +60,13 @@ def test_prepare_sid_cli_caches_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit):  # other levels than the cache's: refused with a message
         main([*fit_lists, "--out", str(tmp_path / "cache"), "--black", "512"])
     assert "--black/--white" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # a missing list, or a cache folder under a file: named, no traceback
+        main([str(tmp_path / "SID" / "Sony_absent_list.txt"), "--out", str(tmp_path / "cache")])
+    assert "no such list file: " + str(tmp_path / "SID" / "Sony_absent_list.txt") in capsys.readouterr().err
+    (tmp_path / "blocker").write_text("a file")
+    with pytest.raises(SystemExit):
+        main([*fit_lists, "--out", str(tmp_path / "blocker" / "cache")])
+    assert f"cannot write the cache to {tmp_path / 'blocker' / 'cache'}" in capsys.readouterr().err
 
 
 def test_missing_listed_files_are_reported_at_setup_with_list_and_lines(tmp_path):

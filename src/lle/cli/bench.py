@@ -52,6 +52,7 @@ from lle.bench.measure import (
     training_step,
 )
 from lle.bench.report import write_reports
+from lle.cli import description
 from lle.models.complexity import MACS_SIZE, count_macs
 from lle.models.interface import network_input
 
@@ -218,7 +219,7 @@ def run_model_subprocess(name: str, opts: dict, timeout_s: float | None) -> dict
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="lle-bench", description=__doc__.splitlines()[0].strip("`: "))
+    parser = argparse.ArgumentParser(prog="lle-bench", description=description(__doc__))
     parser.add_argument("--models", help="comma-separated names (default: all of lle.models.available())")
     parser.add_argument("--sizes", default=DEFAULT_SIZES, help="comma-separated HxW output sizes")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per measurement (at most)")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from lle.atomic import write_text_atomic
+from lle.cli import description
 from lle.data.io import IMAGE_SUFFIXES, read_image, to_float_tensor, write_image
 from lle.inference import (
     DEFAULT_TILE,
@@ -52,7 +53,7 @@ class DefaultsOnceFormatter(argparse.HelpFormatter):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="lle-enhance", description=__doc__.split("\n\n")[0], formatter_class=DefaultsOnceFormatter
+        prog="lle-enhance", description=description(__doc__), formatter_class=DefaultsOnceFormatter
     )
     parser.add_argument("input", help="an image file, a folder of images, or a quoted glob such as 'dir/*.png'")
     parser.add_argument("output", type=Path, help="folder for the enhanced PNGs (created if needed)")

@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lle.cli import description
 from lle.export import MIN_OPSET, export_onnx, export_torchscript
 from lle.inference import load_model, model_file
 from lle.models.interface import network_input
@@ -24,7 +25,7 @@ NOT_CLAMPED = (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="lle-export", description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog="lle-export", description=description(__doc__), formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("checkpoint", help="an lle checkpoint, or official:<name>:<weights file>")
     parser.add_argument("onnx", type=Path, nargs="?", help="the ONNX file to write")

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
+from lle.cli import description
 from lle.data.sid_cache import prepare_sid
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="lle-prepare-sid", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="lle-prepare-sid", description=description(__doc__))
     parser.add_argument("list_files", nargs="+", help="official list files, e.g. Sony_train_list.txt")
     parser.add_argument("--out", required=True, help="cache folder (data.cache_dir)")
     parser.add_argument(
@@ -34,11 +36,16 @@ def main(argv: list[str] | None = None) -> None:
         "--no-inputs", action="store_true", help="develop ground truths only (inputs are then decoded at each access)"
     )
     args = parser.parse_args(argv)
+    missing = [name for name in args.list_files if not Path(name).is_file()]
+    if missing:
+        parser.error(f"no such list file: {', '.join(missing)} (SID's lists sit beside its Sony/ and Fuji/ folders)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         written = prepare_sid(args.list_files, args.out, black=args.black, white=args.white, inputs=not args.no_inputs)
-    except ValueError as error:  # other levels than the cache's, a malformed list row: a message, not a trace
+    except (ValueError, FileNotFoundError) as error:  # other levels, a malformed row, a missing RAW file
         parser.error(str(error))
+    except OSError as error:  # the cache folder under a file, read-only, or a full disk
+        parser.error(f"cannot write the cache to {args.out}: {error.strerror or error}")
     print(f"{len(written)} files written to {args.out} (existing files were kept)")
 
 

@@ -16,12 +16,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from lle.cli import description
+from lle.runs.guard import unusable_directory
 from lle.runs.results import OK
 
 
 def main(argv: list[str] | None = None) -> int:
     """0 with the report written, 2 when a PATH or the --bench file is missing (named, not a traceback)."""
-    parser = argparse.ArgumentParser(prog="lle-report", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="lle-report", description=description(__doc__))
     parser.add_argument("paths", nargs="+", type=Path, help="multirun directories, run directories or metrics.json")
     parser.add_argument("--out", type=Path, default=None, help="output directory (default: <first PATH>/report)")
     parser.add_argument(
@@ -38,10 +40,17 @@ def main(argv: list[str] | None = None) -> int:
 
     first = args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent
     out = args.out or first / "report"
+    unusable = unusable_directory(out.absolute())
+    if unusable:
+        print(f"lle-report: error: --out {out}: {unusable}; choose another --out", file=sys.stderr)
+        return 2
     try:
         report = write_report(args.paths, out, args.bench)
     except FileNotFoundError as err:
         print(f"lle-report: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a read-only folder, a full disk: the report cannot be written there
+        print(f"lle-report: error: cannot write the report to {out}: {err.strerror or err}", file=sys.stderr)
         return 2
     print(markdown_table(report.rows))
     runs = [r for r in report.rows if r["kind"] == RUN]

@@ -66,6 +66,28 @@ def check_resumable(ckpt_path: str, model_name: str | None) -> None:
         )
 
 
+def check_crop_fits(cfg: DictConfig, module) -> None:
+    """A training crop too small for the network's padding or the loss's window is named before the run (it
+    failed inside the first step, naming neither)."""
+    crop = (cfg.get("data") or {}).get("crop_size")
+    if not isinstance(crop, int):
+        return
+    net, loss = getattr(module, "net", None), getattr(module, "loss", None)
+    multiple = int(getattr(net, "input_multiple", getattr(net, "size_multiple", 1)) or 1)
+    if crop % multiple and (-crop) % multiple >= crop:  # reflect padding to the multiple needs more than it has
+        raise UsageError(
+            f"data.crop_size={crop} is too small for {choices().get('model')}, which pads its input to a multiple "
+            f"of {multiple}: use data.crop_size ≥ {multiple} (a multiple of {multiple} needs no padding)"
+        )
+    target = crop * int(cfg.data.get("upscale") or 1)
+    window = int(getattr(loss, "min_size", 0) or 0)
+    if target < window:
+        raise UsageError(
+            f"data.crop_size={crop} gives {target}×{target} training targets, smaller than the {window}×{window} "
+            f"window of {type(loss).__name__}: use data.crop_size ≥ {-(-window // (target // crop))}"
+        )
+
+
 def resume_checkpoint(cfg: DictConfig, output_dir: Path) -> None:
     """Resolve `ckpt_path=auto` (also implied in a requeued SLURM job, `resume_option`) to this run directory's
     last.ckpt, or to nothing (a fresh start) where it has none, before anything reads the option."""
@@ -122,6 +144,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = instantiate(cfg.model, loss=instantiate(cfg.loss))
     if cfg.train and module.trainable:
         check_training_length(cfg)
+        check_crop_fits(cfg, module)
     module.checkpoint_metadata = run_metadata(cfg, picked)
     continue_logger_runs(cfg)
     describe_wandb_runs(cfg, picked)
@@ -164,7 +187,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics,
         params,
         macs_256=network_macs(module.net),  # what lle-report shows, counted here so that it never rebuilds the network
-        train_time_s=round(train_time, 1),
+        train_time_s=round(train_time, 1) if module.trainable else None,  # a classical method trains nothing
         checkpoint_best=best or None,
         **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes")},
     )

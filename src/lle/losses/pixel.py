@@ -50,6 +50,8 @@ class RGBWeightedL1(nn.Module):
 class L1SSIMLoss(nn.Module):
     """l1_weight · L1 + ssim_weight · (1 − SSIM), SSIM with an 11×11 σ=1.5 Gaussian on the valid region."""
 
+    min_size = 11  # the SSIM window: smaller training targets cannot be scored (checked before a run starts)
+
     def __init__(self, l1_weight: float = 0.85, ssim_weight: float = 0.15):
         super().__init__()
         self.l1_weight, self.ssim_weight = l1_weight, ssim_weight
@@ -68,6 +70,8 @@ class L1MSSSIMLoss(nn.Module):
     """
 
     BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+    min_size = 11  # one scale's window; larger targets use more scales (see above)
 
     def __init__(self, l1_weight: float = 0.85, msssim_weight: float = 0.15):
         super().__init__()

@@ -28,6 +28,18 @@ METRIC_PROTOCOL = {
 }
 
 
+# How a placeholder of METRIC_PROTOCOL reads where no run fills it in (lle-report's notes on the protocol).
+UNFILLED = {
+    "luma": "the luma metrics.niqe_luma names (default: MATLAB rgb2ycbcr Y)",
+    "net": "the metrics.lpips (alex or vgg)",
+}
+
+
+def stated_protocol() -> dict[str, str]:
+    """Every protocol line, the optional metrics' with their placeholders in words (not `{luma}`)."""
+    return {**PROTOCOL, **{key: line.format(**UNFILLED) for key, line in METRIC_PROTOCOL.items()}}
+
+
 def metric_protocol(name: str, **details: str) -> dict[str, str]:
     """The protocol line of an optional metric (`details` fill its placeholders, e.g. the LPIPS backbone)."""
     key = f"protocol/{name}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from lle.atomic import write_text_atomic
 from lle.metrics import keys
-from lle.metrics.protocol import METRIC_PROTOCOL, PROTOCOL
+from lle.metrics.protocol import stated_protocol
 from lle.models.complexity import MACS_SIZE
 
 # (key in a leaderboard row, Markdown header, decimals; None: the value as it is). Numbers get thousands
@@ -110,7 +110,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def notes() -> str:
     """How to read the table: the sort order, what GMACs count, the protocol every number follows."""
-    protocol = "\n".join(f"- {k.split('/', 1)[1]}: {v}" for k, v in {**PROTOCOL, **METRIC_PROTOCOL}.items())
+    protocol = "\n".join(f"- {k.split('/', 1)[1]}: {v}" for k, v in stated_protocol().items())
     return (
         "Sorted by test PSNR; runs without one (unpaired data) follow by NIQE, lower first; failed and "
         "incomplete runs come last with their error. ↓: lower is better.\n"

@@ -33,11 +33,22 @@ class RunDirectoryUnwritable(PermissionError):
     """The output directory cannot be created or written: found before any work starts."""
 
 
+def unusable_directory(folder: Path) -> str | None:
+    """Why `folder` cannot be created or written (a file in its place or above it, a read-only parent), or None."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file" if existing == folder else f"{existing}, above it, is a file"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable"
+    return None
+
+
 def refuse_taken_dir(output_dir: Path, resume_from: str | None = None) -> None:
     """Raise RunDirectoryTaken if another run is running in `output_dir`, or finished there and this run does
     not resume it (`ckpt_path=<run>/checkpoints/last.ckpt hydra.run.dir=<run>`). Writes nothing."""
-    if output_dir.exists() and not output_dir.is_dir():
-        raise RunDirectoryUnwritable(f"output directory {output_dir} is a file; choose another hydra.run.dir")
+    unusable = unusable_directory(output_dir)
+    if unusable:
+        raise RunDirectoryUnwritable(f"output directory {output_dir}: {unusable}; choose another hydra.run.dir")
     if not _is_rank_zero():
         return  # the other processes of a DDP run follow rank 0 into its directory
     holder = _running_holder(output_dir)
@@ -118,8 +129,9 @@ def _refuse_existing_sweep(sweep_dir: Path, continues_study: bool = False) -> No
     (`lle.runs.optuna_study`); never while another search is at work in it."""
     if not _is_rank_zero():
         return
-    if sweep_dir.exists() and not sweep_dir.is_dir():
-        raise RunDirectoryUnwritable(f"sweep directory {sweep_dir} is a file; choose another hydra.sweep.dir")
+    unusable = unusable_directory(sweep_dir)
+    if unusable:
+        raise RunDirectoryUnwritable(f"sweep directory {sweep_dir}: {unusable}; choose another hydra.sweep.dir")
     holder = _running_holder(sweep_dir)
     if holder is not None:
         raise RunDirectoryTaken(

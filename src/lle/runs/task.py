@@ -27,7 +27,9 @@ log = logging.getLogger("lle")
 NOT_STARTED = (UsageError, RunDirectoryTaken, RunDirectoryUnwritable)
 # What lle raises for a user's mistake (bad values, files, folders, a missing extra): a command prints these
 # as one message; other exceptions are bugs and keep their traceback.
-USER_ERRORS = (ValueError, OSError, ImportError, MemoryError)
+# What a console script reports as one block (what, where, how to fix), not a traceback: mistakes in the options
+# or the files, and a diverged training (FloatingPointError names the step and the batch).
+USER_ERRORS = (ValueError, OSError, ImportError, MemoryError, FloatingPointError)
 HYDRA_OWN_FILES = (".hydra",)  # and the job's .log
 
 # What a process killed by SIGTERM reports by convention (128 + 15): schedulers and shells read it as such
