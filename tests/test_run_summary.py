@@ -4,6 +4,7 @@
 import json
 import logging
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -251,3 +252,42 @@ def test_the_model_summary_shows_macs_as_the_report_counts_them(capsys):
     printed = capsys.readouterr().out
     assert "MACs at 256×256: " in printed and f"({macs:,})" in printed and "FLOPs" not in printed
     assert f"({sum(p.numel() for p in net.parameters()):,})" in printed
+
+
+def test_a_run_without_a_terminal_logs_where_it_writes_and_its_progress(tmp_path):
+    from conftest import TINY_RUN, TINY_SYNTHETIC
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "lle.cli.train", *TINY_RUN, *TINY_SYNTHETIC, "model=gladnet"]
+    command += ["model.net.global_channels=8", "model.net.detail_channels=8", "trainer.max_epochs=2", "test=false"]
+    command += ["callbacks.progress_log.every_n_seconds=0", f"hydra.run.dir={run}"]  # a line at every step
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)  # a pipe, no terminal
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    steps = [i for i, line in enumerate(lines) if " - step " in line]
+    assert [lines[i].split(" - step ")[1].split(" ")[0] for i in steps] == ["1/4", "2/4", "3/4", "4/4"]
+    assert "(epoch 2/2): loss " in lines[steps[-1]] and "steps/s, 0s left" in lines[steps[-1]]
+    start = next(i for i, line in enumerate(lines) if f"run directory: {run}" in line)
+    assert start < steps[0]  # said before the first step, not only at the end
+    log = (run / "train.log").read_text()
+    assert " - step 4/4 (epoch 2/2)" in log and "training ended: 4 steps in" in log
+
+
+def test_lightning_hints_an_lle_user_cannot_act_on_are_left_out(tmp_path):
+    from conftest import TINY_SYNTHETIC
+
+    # A machine with SLURM installed (a login node): an `srun` on the PATH, no allocation.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "srun").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    command = [sys.executable, "-m", "lle.cli.train", "debug=limit", "trainer=cpu", *TINY_SYNTHETIC, "model=gladnet"]
+    command += ["model.net.global_channels=8", "model.net.detail_channels=8", "callbacks.progress_bar=null"]
+    command += ["baselines=[input]", f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert "`srun` command is available" not in output  # the run is a local one
+    assert "smaller than the logging interval" not in output  # lle's own debug=limit preset caused it

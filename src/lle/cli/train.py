@@ -138,6 +138,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("ckpt_path") not in (None, "last", "hpc"):
         check_resumable(cfg.ckpt_path, picked.get("model"))  # before the directory is claimed
     check_output_dir(output_dir, resume_from=cfg.get("ckpt_path"))
+    log.info("run directory: %s", output_dir)  # said at the start too: the run may be long, its output a file
     pl.seed_everything(cfg.seed, workers=True)
 
     datamodule: pl.LightningDataModule = instantiate(cfg.data)

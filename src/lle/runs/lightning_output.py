@@ -4,12 +4,16 @@ warning is kept):
 - the "💡 Tip: … try installing litlogger / litmodels" adverts that Lightning logs when a Trainer is made and
   when fitting starts;
 - torch's FutureWarning "`isinstance(treespec, LeafSpec)` is deprecated", which Lightning's own pytree helper
-  (`pytorch_lightning/utilities/_pytree.py`) triggers at every fit and test: nothing an lle user can act on.
+  (`pytorch_lightning/utilities/_pytree.py`) triggers at every fit and test: nothing an lle user can act on;
+- Lightning's hint that `srun` exists but is not used (`lightning_fabric/plugins/environments/slurm.py`), twice
+  per run on every machine with SLURM installed, outside a SLURM allocation: a run there is a local run (lle's
+  SLURM jobs start through submitit, which uses srun). Inside an allocation (SLURM_JOB_ID set) it is kept.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +22,7 @@ ADVERT_PREFIX = "💡 Tip:"
 # The loggers Lightning's rank_zero_info writes to (pytorch_lightning's, and lightning_fabric's before it).
 RANK_ZERO_LOGGERS = ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero")
 LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+SRUN_HINT = r"The `srun` command is available on your system but is not used"
 
 
 class DropAdverts(logging.Filter):
@@ -32,6 +37,8 @@ def quiet_lightning() -> None:
         if not any(isinstance(f, DropAdverts) for f in logger.filters):
             logger.addFilter(DropAdverts())
     warnings.filterwarnings("ignore", message=LEAFSPEC_WARNING, category=FutureWarning)
+    if "SLURM_JOB_ID" not in os.environ:
+        warnings.filterwarnings("ignore", message=SRUN_HINT)
 
 
 @contextmanager
