@@ -245,24 +245,20 @@ def test_black_level_error_leaves_grey_grey(noise_after_demosaic):
         assert means.mean() < plain.astype(float).mean() - 3  # darker: the black level did remove signal
 
 
-def test_training_references_are_reexposed_and_evaluation_references_are_not():
-    from lle.data.calibration import mean_luminance
+def small_synthetic_module(**options):
+    """A SyntheticLowLightDataModule of 64-pixel crops, set up for fitting; `options` override the defaults."""
     from lle.data.synthetic_lol import SyntheticLowLightDataModule
 
-    def module(exposure):
-        dm = SyntheticLowLightDataModule(
-            crop_size=64,
-            num_val=2,
-            num_test=1,
-            eval_crop_size=64,
-            samples_per_epoch=4,
-            batch_size=4,
-            reference_exposure=exposure,
-        )
-        dm.setup("fit")
-        return dm
+    settings = dict(crop_size=64, num_val=2, num_test=1, eval_crop_size=64, samples_per_epoch=4, batch_size=4)
+    dm = SyntheticLowLightDataModule(**{**settings, **options})
+    dm.setup("fit")
+    return dm
 
-    plain, reexposed = module(None), module(0.3)
+
+def test_training_references_are_reexposed_and_evaluation_references_are_not():
+    from lle.data.calibration import mean_luminance
+
+    plain, reexposed = small_synthetic_module(), small_synthetic_module(reference_exposure=0.3)
     for index in range(3):
         target = reexposed.train_set[(0, index)]["target"].permute(1, 2, 0).numpy()
         assert mean_luminance(target) == pytest.approx(0.3, rel=0.05)
@@ -285,24 +281,16 @@ def test_noise_after_demosaic_is_white_like_real_downscaled_captures(seeds):
 
 
 def test_permute_colours_shows_training_other_hues_and_leaves_evaluation_alone():
-    from lle.data.synthetic_lol import SyntheticLowLightDataModule
-
     def module(permute):
-        dm = SyntheticLowLightDataModule(
+        return small_synthetic_module(
             train_images=["chelsea"],  # an orange cat: red leads green and blue in every crop
             val_images=["flower"],
             test_images=["coffee"],
-            crop_size=64,
             scale_range=(0.35, 0.35),
             num_val=1,
-            num_test=1,
-            eval_crop_size=64,
             samples_per_epoch=12,
-            batch_size=4,
             permute_colours=permute,
         )
-        dm.setup("fit")
-        return dm
 
     def leading_channels(dm):
         return {int(dm.train_set[(0, i)]["target"].mean(dim=(1, 2)).argmax()) for i in range(12)}

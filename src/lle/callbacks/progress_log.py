@@ -51,14 +51,12 @@ class ProgressLog(pl.Callback):
             self.when == "always" or (self.when == "no_terminal" and not terminal)
         )
         self.started = self.last = time.monotonic()
-        self.first_step = trainer.global_step
+        self.first_step, self.total = trainer.global_step, trainer.estimated_stepping_batches
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
         if not self.active:
             return
-        now = time.monotonic()
-        total = trainer.estimated_stepping_batches
-        step = trainer.global_step
+        now, total, step = time.monotonic(), self.total, trainer.global_step
         if now - self.last < self.every_n_seconds and step < total:
             return
         self.last = now

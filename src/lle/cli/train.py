@@ -72,19 +72,21 @@ def check_crop_fits(cfg: DictConfig, module) -> None:
     crop = (cfg.get("data") or {}).get("crop_size")
     if not isinstance(crop, int):
         return
+    from lle.models.blocks import reflect_pad_fits
+
     net, loss = getattr(module, "net", None), getattr(module, "loss", None)
     multiple = int(getattr(net, "input_multiple", getattr(net, "size_multiple", 1)) or 1)
-    if crop % multiple and (-crop) % multiple >= crop:  # reflect padding to the multiple needs more than it has
+    if not reflect_pad_fits(crop, multiple):
         raise UsageError(
             f"data.crop_size={crop} is too small for {choices().get('model')}, which pads its input to a multiple "
             f"of {multiple}: use data.crop_size ≥ {multiple} (a multiple of {multiple} needs no padding)"
         )
-    target = crop * int(cfg.data.get("upscale") or 1)
+    upscale = int(cfg.data.get("upscale") or 1)
     window = int(getattr(loss, "min_size", 0) or 0)
-    if target < window:
+    if crop * upscale < window:
         raise UsageError(
-            f"data.crop_size={crop} gives {target}×{target} training targets, smaller than the {window}×{window} "
-            f"window of {type(loss).__name__}: use data.crop_size ≥ {-(-window // (target // crop))}"
+            f"data.crop_size={crop} gives {crop * upscale}×{crop * upscale} training targets, smaller than the "
+            f"{window}×{window} window of {type(loss).__name__}: use data.crop_size ≥ {math.ceil(window / upscale)}"
         )
 
 

@@ -11,6 +11,12 @@ import torch.nn.functional as F
 from lle.models.image_statistics import spatial_mean
 
 
+def reflect_pad_fits(size: int, multiple: int) -> bool:
+    """Whether a side of `size` pixels can be reflect-padded up to a multiple of `multiple` (the padding must be
+    shorter than the side it mirrors)."""
+    return (-size) % multiple < size
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad `x` (…×H×W) at the bottom/right so H and W are multiples of `multiple`.
 
@@ -21,7 +27,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tu
     pad_h, pad_w = (-h) % multiple, (-w) % multiple
     if pad_h == 0 and pad_w == 0:
         return x, (h, w)
-    if mode == "reflect" and (pad_h >= h or pad_w >= w):
+    if mode == "reflect" and not (reflect_pad_fits(h, multiple) and reflect_pad_fits(w, multiple)):
         raise ValueError(
             f"image of {h}x{w} pixels is too small to reflect-pad to a multiple of {multiple}; "
             f"use an image of at least {multiple}x{multiple} pixels"

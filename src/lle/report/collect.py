@@ -70,14 +70,15 @@ def config_macs(net_cfg: DictConfig, size: int = MACS_SIZE) -> int | None:
     A saved config is data, not code: it is instantiated only if every `_target_` in it is one of lle's own
     classes (`lle.runs.allow_list`); anything else gives None, with a warning."""
     key = OmegaConf.to_yaml(net_cfg)
-    refused = refused_target(net_cfg) if key not in _macs_cache else None
+    if key in _macs_cache:
+        return _macs_cache[key]
+    _macs_cache[key] = None
+    refused = refused_target(net_cfg)
     if refused:
         warnings.warn(
             f"not counting MACs: {refused} (lle builds only its own networks from a saved config)", stacklevel=2
         )
-        _macs_cache[key] = None
-    if key not in _macs_cache:
-        _macs_cache[key] = None
+    else:
         for device in ("meta", "cpu"):
             try:
                 with torch.device(device):
