@@ -9,6 +9,11 @@ in 8-bit codes, crushed blacks, shadow contrast, colour cast, chroma), and so ar
 `make_lol_pair` with the degradation of `conf/data/synthetic.yaml` (or `--set key=value` overrides) from the
 embedded training photographs (whole photographs, fixed seeds). Writes `calibration.json`, `calibration.md` (the
 table: p10 / median / p90 of each) and, with matplotlib, `calibration.png` (the two distributions side by side).
+
+It also chooses the default model's fixed exposure (`model.net.exposure`): each reference re-exposed to a mean
+linear luminance E as the training references are (`lle.data.synthetic_lol.reexpose`) is |mean(re-exposed) /
+mean(reference) − 1| off in brightness, the metric the real-capture benchmark reports; the E with the smallest
+median over these pairs is printed with the curve (`exposure_choice` in `calibration.json`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from PIL import Image
 
 from lle.data.calibration import pair_statistics, summarise
 from lle.data.synthetic import make_lol_pair, seed_images
+from lle.data.synthetic_lol import reexpose
 
 DEGRADATION_KEYS = (
     "ratio_range",
@@ -125,6 +131,20 @@ def figure(real: list, synthetic: list, path: Path) -> bool:
     return True
 
 
+CANDIDATE_EXPOSURES = tuple(round(0.15 + 0.01 * i, 2) for i in range(26))  # 0.15 … 0.40
+
+
+def exposure_choice(folder: Path, exposures=CANDIDATE_EXPOSURES) -> dict:
+    """Median and p90 brightness error of the references re-exposed to each fixed exposure, and the best one."""
+    references = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((folder / "high").glob("*.png"))]
+    curve = {}
+    for exposure in exposures:
+        errors = [abs(reexpose(high, float(exposure)).mean() / high.mean() - 1.0) for high in references]
+        curve[float(exposure)] = {"median": float(np.median(errors)), "p90": float(np.percentile(errors, 90))}
+    best = min(curve, key=lambda e: curve[e]["median"])
+    return {"best": best, "curve": curve}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("real", type=Path, help="a folder with low/ and high/ (e.g. LOL's our485)")
@@ -149,6 +169,12 @@ def main() -> None:
     text = table(summary["real"], summary["synthetic"])
     (args.out / "calibration.md").write_text(text)
     print(text)
+    choice = record["exposure_choice"] = exposure_choice(args.real)
+    (args.out / "calibration.json").write_text(json.dumps(record, indent=1))
+    print("fixed exposure E: median / p90 brightness error of the references re-exposed to E")
+    for exposure, error in choice["curve"].items():
+        marker = "  ◀ the smallest median" if exposure == choice["best"] else ""
+        print(f"  E = {exposure:.2f}: {error['median']:.1%} / {error['p90']:.1%}{marker}")
     if figure(real, synthetic, args.out / "calibration.png"):
         print(f"figure: {args.out / 'calibration.png'}")
 

@@ -11,7 +11,7 @@ reference). Unpaired folders: NIQE (MATLAB release protocol, lower is better). W
 | reference, one row per image) under --out. Nothing here selects anything: the checkpoint comes as it is.
 
 Beside the methods, the brightness error of each reference itself re-exposed to a fixed mean linear luminance
-(--floor-exposure, lle's default 0.25): the best any model that sets a fixed exposure can do on these pairs.
+(--floor-exposure, lle's default 0.3): the best any model that sets a fixed exposure can do on these pairs.
 """
 
 from __future__ import annotations

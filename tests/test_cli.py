@@ -48,6 +48,28 @@ def test_unknown_model_fails_with_the_valid_choices(tmp_path):
     assert "unet9000" in proc.stderr and "gladnet" in proc.stderr
 
 
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_a_path_hydra_cannot_read_unquoted_is_named_with_its_quoting(tmp_path, command):
+    root = tmp_path / "photos=2026" / "nuit étoilée"  # '=' and letters outside ASCII: Hydra's grammar refuses both
+    root.mkdir(parents=True)
+    option = f"data.root={root}"
+    proc = subprocess.run(
+        [sys.executable, "-m", f"lle.cli.{command}", "data=lol", option], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"Hydra cannot read the option {option!r}" in proc.stderr
+    quoted = f"data.root='{root}'"
+    assert f'"{quoted}"' in proc.stderr
+    # Quoted as told, the same path reaches lle (which then finds no LOL data in it).
+    proc = subprocess.run(
+        [sys.executable, "-m", f"lle.cli.{command}", "data=lol", "model=gamma", quoted],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert "Hydra cannot read" not in proc.stderr and str(root) in proc.stderr
+
+
 def test_a_sweep_directory_is_never_reused(tmp_path):
     sweep = tmp_path / "sweep"
     command = [

@@ -11,21 +11,24 @@ import submitit
 import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning_fabric.plugins.environments import SLURMEnvironment
 from omegaconf import OmegaConf
 
 from conftest import CONFIG_DIR, TINY_RUN, TINY_SYNTHETIC, compose_config
 from lle.config import register_resolvers
+from lle.slurm.request import gres_gpus, register_resolver
 from test_cli import run_cli
 
 
-def compose_with_hydra(*overrides: str):
+def compose_with_hydra(*overrides: str, config_name: str = "train"):
     """The train config as `lle-train` composes it, including the `hydra:` node (launcher, sweeper)."""
     register_resolvers()
+    register_resolver()  # as the SLURM launcher's callback does before Hydra builds the launcher
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
 
 
 def test_slurm_launcher_follows_the_trainer(tmp_path):
@@ -48,6 +51,66 @@ def test_slurm_launcher_follows_the_trainer(tmp_path):
 
     single = compose_with_hydra("hydra/launcher=submitit_slurm", "hydra.launcher.gpus_per_node=null").hydra.launcher
     assert (single.nodes, single.tasks_per_node, single.gpus_per_node, single.partition) == (1, 1, None, None)
+
+
+@pytest.mark.parametrize(
+    ("command", "overrides", "gpus"),
+    [
+        ("train", [], 1),  # the default trainer (accelerator auto) and a network: a GPU where there is one
+        ("train", ["trainer=cpu"], None),
+        ("train", ["trainer=ddp_cpu", "trainer.num_nodes=2"], None),
+        ("train", ["model=gamma"], None),  # a classical method computes nothing worth a GPU
+        ("train", ["model=he", "trainer=gpu"], 1),  # unless the user puts it on one
+        ("train", ["trainer=ddp", "trainer.devices=4"], 4),
+        ("eval", ["model=clahe"], None),
+        ("eval", [], 1),  # a checkpoint (ckpt_path=…): a network
+    ],
+)
+def test_slurm_jobs_ask_for_gpus_only_where_they_compute_on_them(command, overrides, gpus):
+    launcher = compose_with_hydra("hydra/launcher=submitit_slurm", *overrides, config_name=command).hydra.launcher
+    assert launcher.gpus_per_node == gpus
+
+
+@pytest.mark.parametrize(
+    ("sweep", "gpus"),
+    [
+        (["model=gamma,he"], None),  # the sweep's own config holds the default model (a network), not these
+        (["model=gamma,gladnet"], 1),  # one job array, one request: what the most demanding job needs
+        (["model=gamma", "trainer=cpu,gpu"], 1),
+        (["trainer=ddp", "trainer.devices=1,2"], 2),
+        (["model=he", "seed=1,2,3"], None),
+        (["trainer=cpu", "hparams_search=optuna", "model=gladnet"], None),  # interval() sweeps are left alone
+    ],
+)
+def test_a_slurm_sweep_asks_for_gpus_when_one_of_its_jobs_computes_on_them(sweep, gpus):
+    register_resolvers()
+    register_resolver()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        cfg = loader.load_configuration("train", ["hydra/launcher=submitit_slurm", *sweep], run_mode=RunMode.MULTIRUN)
+        assert cfg.hydra.launcher.gpus_per_node == gpus
+
+
+@pytest.mark.parametrize(
+    ("gres", "gpus"),
+    [("(null)", 0), ("gpu:4", 4), ("gpu:a100:4(S:0-1)", 4), ("gpu:a100:2,gpu:v100:1,mps:200", 3), ("mps:100", 0)],
+)
+def test_gpus_are_counted_from_what_sinfo_shows(gres, gpus):
+    assert gres_gpus(gres) == gpus
+
+
+def test_the_local_slurm_cluster_says_why_it_cannot_run_here(monkeypatch):
+    """What the SLURM tests (tests/slurm) print when they skip."""
+    from lle.slurm import local
+
+    monkeypatch.setattr(local, "tool", lambda name: None if name in ("slurmd", "munged") else f"/usr/bin/{name}")
+    assert local.unavailable() == (
+        "munged, slurmd not found: install SLURM and MUNGE (Debian: apt-get install slurm-wlm munge)"
+    )
+    monkeypatch.setattr(local, "tool", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(local.os, "geteuid", lambda: 1000)
+    assert local.unavailable().startswith("the local SLURM cluster runs its daemons as root")
 
 
 def test_slurm_launcher_writes_the_sbatch_script(tmp_path, monkeypatch):

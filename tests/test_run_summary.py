@@ -273,7 +273,7 @@ def test_a_run_without_a_terminal_logs_where_it_writes_and_its_progress(tmp_path
     assert " - step 4/4 (epoch 2/2)" in log and "training ended: 4 steps in" in log
 
 
-def test_lightning_hints_an_lle_user_cannot_act_on_are_left_out(tmp_path):
+def test_a_limited_run_counts_what_it_scored_and_shows_no_hints_a_user_cannot_act_on(tmp_path):
     from conftest import TINY_SYNTHETIC
 
     # A machine with SLURM installed (a login node): an `srun` on the PATH, no allocation.
@@ -285,9 +285,14 @@ def test_lightning_hints_an_lle_user_cannot_act_on_are_left_out(tmp_path):
     env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
     command = [sys.executable, "-m", "lle.cli.train", "debug=limit", "trainer=cpu", *TINY_SYNTHETIC, "model=gladnet"]
     command += ["model.net.global_channels=8", "model.net.detail_channels=8", "callbacks.progress_bar=null"]
-    command += ["baselines=[input]", f"hydra.run.dir={tmp_path / 'run'}"]
+    command += ["baselines=[input]", "data.eval_batch_size=1", f"hydra.run.dir={tmp_path / 'run'}"]
     proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     output = proc.stdout + proc.stderr
     assert "`srun` command is available" not in output  # the run is a local one
     assert "smaller than the logging interval" not in output  # lle's own debug=limit preset caused it
+    # debug=limit tests one batch of one image of the two: every count says one.
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["split_sizes"]["test"] == 1 and metrics["split_sizes"]["test_available"] == 2
+    assert len((tmp_path / "run" / "per_image.csv").read_text().splitlines()) == 1 + 1
+    assert "test split (1 image)" in output and "(2 images)" not in output

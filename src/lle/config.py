@@ -43,6 +43,9 @@ def register_resolvers() -> None:
             "lle_wandb_offline",
             lambda: os.environ.get("WANDB_MODE") == "offline" or not wandb_credentials_available(),
         )
+    from lle.slurm.request import register_resolver as register_slurm_resolver
+
+    register_slurm_resolver()  # ${lle_slurm_gpus:}: the GPUs a SLURM job asks for (conf/hydra/launcher/submitit_slurm)
 
 
 class UsageError(ValueError):

@@ -474,7 +474,7 @@ def enhance(
     `tile`: "auto" (default) tiles with `DEFAULT_TILE` only when the whole image would not fit in memory
     (`needs_tiles`, and warns then); a size forces tiles of that size (with `overlap`); None or 0 never tiles.
     `self_ensemble` runs the x8 ensemble. `exposure`: None keeps the network's own brightness (lle's default model
-    returns mean linear luminance 0.25, what it was trained to); a value in (0, 1) re-exposes the output to that
+    returns mean linear luminance 0.3, what it was trained to); a value in (0, 1) re-exposes the output to that
     mean linear luminance, for any network (0.18 is photographic mid-grey; see `enhance_tensor`).
     """
     if isinstance(image, np.ndarray):

@@ -5,6 +5,7 @@ import torch
 from conftest import make_pair, write_lol_tree, write_png
 from lle.data.paired import PairedImageDataModule, PairedImageDataset
 from lle.data.pairing import PairingError, pair_folders
+from lle.data.samplers import TrainingKey
 
 LOL_LAYOUTS = [
     {"train_low": "our485/low", "train_high": "our485/high", "test_low": "eval15/low", "test_high": "eval15/high"},
@@ -45,13 +46,14 @@ def test_crops_and_flips_are_identical_for_both_images(tmp_path):
     ds = PairedImageDataset(pair_folders(tmp_path / "low", tmp_path / "high"), crop_size=16, seed=3)
     seen = set()
     for epoch in range(12):
-        item = ds[(epoch, 0)]
+        item = ds[TrainingKey(epoch, 0, 0)]
         assert item["input"].shape == (3, 16, 16)
         expected = torch.div(torch.round(item["target"] * 255), 4, rounding_mode="floor") / 255
         assert torch.allclose(item["input"], expected, atol=1e-6)
         seen.add(tuple(item["input"].flatten()[:4].tolist()))
     assert len(seen) > 1  # crops vary across epochs
-    assert torch.equal(ds[(5, 0)]["input"], ds[(5, 0)]["input"])  # and are a function of (seed, epoch, index)
+    # and are a function of (seed, epoch, draw)
+    assert torch.equal(ds[TrainingKey(5, 0, 0)]["input"], ds[TrainingKey(5, 0, 0)]["input"])
 
 
 def test_unpaired_files_are_listed_by_name(tmp_path):
@@ -97,7 +99,10 @@ def test_enlarge_ratio_makes_longer_epochs(lol_root):
         root=str(lol_root), layouts=LOL_LAYOUTS, num_val=2, crop_size=16, batch_size=2, dataset_enlarge_ratio=3
     )
     dm.setup("fit")
-    assert len(dm.train_dataloader()) == 6 * 3 // 2
+    loader = dm.train_dataloader()
+    assert len(loader) == 6 * 3 // 2
+    crops = [crop for batch in loader for crop in batch["input"]]  # each pair read three times, cropped anew
+    assert len({tuple(crop.flatten().tolist()) for crop in crops}) == len(crops) == 18
 
 
 def test_eval_crop_size_takes_the_center_of_each_evaluation_pair(lol_root):
@@ -112,7 +117,7 @@ def test_eval_crop_size_takes_the_center_of_each_evaluation_pair(lol_root):
     assert torch.equal(item["input"], whole["input"][:, 14:34, 22:42])
     assert torch.equal(item["target"], whole["target"][:, 14:34, 22:42])
     assert dm.val_set[1]["input"].shape == (3, 20, 20)
-    assert dm.train_set[(0, 0)]["input"].shape == (3, 16, 16)  # training crops keep crop_size
+    assert dm.train_set[TrainingKey(0, 0, 0)]["input"].shape == (3, 16, 16)  # training crops keep crop_size
     with pytest.raises(ValueError, match=r"smaller than data\.eval_crop_size=64"):
         PairedImageDataset(dm.test_set.pairs, eval_crop_size=64)
 

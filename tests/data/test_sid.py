@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from lle.data.samplers import TrainingKey
 from lle.data.sid import SIDDataset, prepare_sid
 from lle.data.synthetic import write_mini_sid_tree
 
@@ -42,7 +43,7 @@ def assert_crops_aligned(list_file: Path, patch: int, scale: int, epochs: int, *
     dataset = SIDDataset(list_file, crop_size=patch, **dataset_args)
     seen = set()
     for epoch in range(epochs):
-        item = dataset[(epoch, 0)]
+        item = dataset[TrainingKey(epoch, 0, 0)]
         matches = []
         for flags, view in dihedral_views(whole["input"]):
             # Undo the augmentation on the patch by applying the same transform to the whole input.
@@ -63,7 +64,7 @@ def assert_crops_aligned(list_file: Path, patch: int, scale: int, epochs: int, *
 def test_items_follow_the_official_recipe(sony_lists):
     dataset = SIDDataset(sony_lists["train"], crop_size=16)
     assert len(dataset) == 3
-    item = dataset[(0, 1)]
+    item = dataset[TrainingKey(0, 1, 1)]
     assert item["input"].shape == (4, 16, 16) and item["target"].shape == (3, 32, 32)
     assert item["input"].dtype == item["target"].dtype == torch.float32
     assert item["input"].max() <= 1.0 and item["input"].min() >= 0.0
@@ -79,9 +80,9 @@ def test_crops_are_aligned_and_transformed_together(sony_lists):
 
 def test_items_are_reproducible(sony_lists):
     dataset = SIDDataset(sony_lists["train"], crop_size=16, seed=3)
-    assert torch.equal(dataset[(2, 0)]["input"], dataset[(2, 0)]["input"])
+    assert torch.equal(dataset[TrainingKey(2, 0, 0)]["input"], dataset[TrainingKey(2, 0, 0)]["input"])
     assert torch.equal(dataset[1]["target"], dataset[1]["target"])
-    assert not torch.equal(dataset[(2, 0)]["input"], dataset[(3, 0)]["input"])
+    assert not torch.equal(dataset[TrainingKey(2, 0, 0)]["input"], dataset[TrainingKey(3, 0, 0)]["input"])
 
 
 def test_prepared_cache_matches_decoding_and_resumes(sony_lists, tmp_path):
@@ -96,7 +97,7 @@ def test_prepared_cache_matches_decoding_and_resumes(sony_lists, tmp_path):
 
     decoded = SIDDataset(sony_lists["train"], crop_size=16)
     cached = SIDDataset(sony_lists["train"], crop_size=16, cache_dir=tmp_path / "cache")
-    for key in [(0, 0), (1, 2), 1]:
+    for key in [TrainingKey(0, 0, 0), TrainingKey(1, 2, 2), 1]:
         a, b = decoded[key], cached[key]
         assert torch.equal(a["target"], b["target"])
         # uint16 storage rounds the packed value by ≤ 0.5/65535 before the ×ratio.
@@ -114,7 +115,7 @@ def test_missing_cache_and_empty_selection_are_explained(sony_lists, tmp_path):
 
 def test_fuji_items_are_cropped_at_three_times_and_aligned(fuji_lists, tmp_path):
     levels = {"black": 1024, "white": 16383}
-    item = SIDDataset(fuji_lists["train"], crop_size=20, **levels)[(0, 0)]
+    item = SIDDataset(fuji_lists["train"], crop_size=20, **levels)[TrainingKey(0, 0, 0)]
     assert item["input"].shape == (9, 20, 20) and item["target"].shape == (3, 60, 60)
     # Through the cache: the ground truth is developed once rather than at every access.
     prepare_sid([fuji_lists["train"]], tmp_path / "cache", **levels)
@@ -131,11 +132,11 @@ def test_the_cache_records_its_levels_and_refuses_others(sony_lists, tmp_path):
         SIDDataset(sony_lists["val"], cache_dir=tmp_path / "cache", black=1024, white=16383)
     # Ground truths only: any levels, the inputs are decoded from the RAW files.
     prepare_sid([sony_lists["val"]], tmp_path / "targets", inputs=False)
-    decoded = SIDDataset(sony_lists["val"], crop_size=8, black=1024, white=16383)[(0, 1)]
+    decoded = SIDDataset(sony_lists["val"], crop_size=8, black=1024, white=16383)[TrainingKey(0, 1, 1)]
     half_cached = SIDDataset(sony_lists["val"], crop_size=8, black=1024, white=16383, cache_dir=tmp_path / "targets")
     assert not half_cached.inputs_cached
     for key in ("input", "target"):
-        assert torch.equal(half_cached[(0, 1)][key], decoded[key])
+        assert torch.equal(half_cached[TrainingKey(0, 1, 1)][key], decoded[key])
 
 
 def test_input_clipping_is_an_option(sony_lists):
@@ -149,7 +150,7 @@ def test_input_clipping_is_an_option(sony_lists):
 def test_per_scene_sampling_draws_one_short_exposure_per_ground_truth(sony_lists):
     per_scene = SIDDataset(sony_lists["train"], crop_size=8, sample="per_scene")
     assert len(per_scene) == 1 and len(SIDDataset(sony_lists["train"], crop_size=8)) == 3
-    assert {per_scene[(epoch, 0)]["ratio"] for epoch in range(12)} == {100.0, 250.0, 300.0}
-    assert per_scene[(5, 0)]["name"] == per_scene[(5, 0)]["name"]
+    assert {per_scene[TrainingKey(epoch, 0, 0)]["ratio"] for epoch in range(12)} == {100.0, 250.0, 300.0}
+    assert per_scene[TrainingKey(5, 0, 0)]["name"] == per_scene[TrainingKey(5, 0, 0)]["name"]
     with pytest.raises(ValueError, match="per_scene"):
         SIDDataset(sony_lists["train"], sample="per_image")

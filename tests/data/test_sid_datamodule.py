@@ -7,6 +7,7 @@ from hydra.utils import instantiate
 
 from conftest import compose_config
 from lle.data.raw import read_raw, read_sid_list
+from lle.data.samplers import TrainingKey
 from lle.data.sid import SIDDataModule
 from lle.data.synthetic import write_mini_sid_tree
 from lle.data.synthetic_raw import SyntheticRawDataModule
@@ -56,7 +57,7 @@ def test_prepare_sid_cli_caches_and_resumes(tmp_path, capsys):
     assert [p.stat().st_mtime_ns for p in cached] == stamps
     dm = SIDDataModule(root=str(tmp_path / "SID"), crop_size=16, cache_dir=str(tmp_path / "cache"), batch_size=1)
     dm.setup("fit")
-    assert dm.train_set[(0, 0)]["target"].shape == (3, 32, 32)
+    assert dm.train_set[TrainingKey(0, 0, 0)]["target"].shape == (3, 32, 32)
     with pytest.raises(SystemExit):  # other levels than the cache's: refused with a message
         main([*fit_lists, "--out", str(tmp_path / "cache"), "--black", "512"])
     assert "--black/--white" in capsys.readouterr().err

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from lle.data.dng import XTRANS_SID
+from lle.data.samplers import TrainingKey
 from lle.data.synthetic import crop_even, make_lol_pair, make_sid_pair, seed_images, write_mini_sid_tree
 from lle.data.unprocess import demosaic, mosaic, process, unprocess
 
@@ -166,6 +167,15 @@ def test_synthetic_datamodule_splits_by_scene_and_repeats_only_evaluation(tmp_pa
     assert not torch.equal(epochs[0], epochs[1])  # fresh crops and degradations every epoch
 
 
+def test_an_epoch_longer_than_the_photographs_draws_a_new_sample_every_time():
+    # Four training photographs, twelve samples per epoch: each photograph is read three times, each time with
+    # its own crop and degradation (once, every reading of a photograph in an epoch was the same sample).
+    dm = small_synthetic_module(crop_size=32, samples_per_epoch=12, batch_size=4)
+    inputs = [image for batch in dm.train_dataloader() for image in batch["input"]]
+    assert len(inputs) == 12
+    assert len({tuple(image.flatten()[:64].tolist()) for image in inputs}) == 12
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -260,9 +270,10 @@ def test_training_references_are_reexposed_and_evaluation_references_are_not():
 
     plain, reexposed = small_synthetic_module(), small_synthetic_module(reference_exposure=0.3)
     for index in range(3):
-        target = reexposed.train_set[(0, index)]["target"].permute(1, 2, 0).numpy()
+        key = TrainingKey(0, index, index)
+        target = reexposed.train_set[key]["target"].permute(1, 2, 0).numpy()
         assert mean_luminance(target) == pytest.approx(0.3, rel=0.05)
-        assert torch.equal(plain.train_set[(0, index)]["input"], reexposed.train_set[(0, index)]["input"])
+        assert torch.equal(plain.train_set[key]["input"], reexposed.train_set[key]["input"])
     assert torch.equal(plain.val_set[0]["target"], reexposed.val_set[0]["target"])
 
 
@@ -293,7 +304,7 @@ def test_permute_colours_shows_training_other_hues_and_leaves_evaluation_alone()
         )
 
     def leading_channels(dm):
-        return {int(dm.train_set[(0, i)]["target"].mean(dim=(1, 2)).argmax()) for i in range(12)}
+        return {int(dm.train_set[TrainingKey(0, i, i)]["target"].mean(dim=(1, 2)).argmax()) for i in range(12)}
 
     plain, permuted = module(False), module(True)
     assert leading_channels(plain) == {0}

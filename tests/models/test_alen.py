@@ -131,6 +131,31 @@ def test_srgb_adaptation_keeps_the_input_resolution():
         ALEN(srgb_input=True)
 
 
+@pytest.mark.parametrize("srgb_input", [True, False])
+def test_icnr_starts_the_pixel_shuffle_positions_alike_and_changes_nothing_else(srgb_input):
+    options = dict(in_channels=3, srgb_input=True, out_channels=4) if srgb_input else dict(in_channels=4)
+    torch.manual_seed(0)
+    plain = ALEN(**options).eval()
+    torch.manual_seed(0)
+    icnr = ALEN(**options, subpixel_init="icnr").eval()
+    assert count(icnr) == count(plain)
+    assert all(
+        torch.equal(a, b)
+        for (n, a), (_, b) in zip(plain.named_parameters(), icnr.named_parameters())
+        if n[:4] != "out."
+    )
+    features = torch.rand(1, 32, 8, 12)
+    with torch.no_grad():
+        first, grid = icnr.out(features), plain.out(features)
+    # Every 2×2 block of the first output is one value per channel; PyTorch's initialisation draws a grid.
+    blocks = first.unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)
+    assert torch.equal(blocks, blocks[..., :1].expand_as(blocks))
+    plain_blocks = grid.unfold(2, 2, 2).unfold(3, 2, 2).flatten(-2)
+    assert not torch.allclose(plain_blocks, plain_blocks[..., :1].expand_as(plain_blocks))
+    with pytest.raises(ValueError, match="subpixel_init must be 'default' or 'icnr'"):
+        ALEN(subpixel_init="zeros")
+
+
 def test_xtrans_packed_input():
     net = ALEN(in_channels=9).eval()
     with torch.no_grad():

@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--exposure",
         type=float,
         help="re-expose each output to this mean linear luminance, for any network (0.18: photographic mid-grey; "
-        "0.25: what lle's default model returns). Default: the network's own brightness",
+        "0.3: what lle's default model returns). Default: the network's own brightness",
     )
     parser.add_argument(
         "--tile",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,10 +11,11 @@ import hydra
 from omegaconf import DictConfig
 
 from lle.callbacks.image_grid import ImageGridLogger
+from lle.cli import check_override_syntax
 from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_values, register_resolvers
 from lle.metrics import keys
 from lle.runs.guard import check_output_dir
-from lle.runs.results import final_metrics, run_result, write_json, write_per_image_csv
+from lle.runs.results import data_details, final_metrics, run_result, write_json, write_per_image_csv
 from lle.runs.task import choices, guarded, run_as_command
 
 if TYPE_CHECKING:
@@ -83,11 +85,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from lle.runs.loggers import check_logger_packages, summarize_wandb_runs
     from lle.runs.record import record_run
     from lle.runs.task import instantiate_group
+    from lle.runs.threads import processes_on_this_node, set_cpu_threads
 
     quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     check_top_level_keys(cfg, "eval")
     check_values(cfg)
+    log.info("%s", set_cpu_threads(cfg.get("cpu_threads", "auto"), processes_on_this_node(cfg)))
     if cfg.get("ckpt_path") and cfg.get("model_weights"):
         raise UsageError("give ckpt_path (an lle checkpoint) or model_weights (an official weight file), not both")
     if cfg.get("ckpt_path"):
@@ -138,7 +142,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         macs_256=network_macs(module.net),  # what lle-report shows, counted here so that it never rebuilds the network
         checkpoint=str(cfg.get("ckpt_path") or cfg.get("model_weights") or "") or None,
         **({"weights": "official"} if cfg.get("model_weights") else {}),  # the authors' weights: lle-report marks it
-        **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes", "skipped")},
+        **data_details(
+            datamodule.describe(), ("split_sizes", "split_unit", "scenes", "skipped"), len(module.test_results)
+        ),
         **module.extra_test_metrics.protocol(),
         paired=paired,
     )
@@ -158,6 +164,7 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    check_override_syntax(sys.argv[1:])
     register_resolvers()
     _hydra_main()
 

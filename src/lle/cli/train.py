@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from lle.cli import check_override_syntax
 from lle.config import (
     CONFIG_DIR,
     UsageError,
@@ -22,7 +24,15 @@ from lle.config import (
 )
 from lle.metrics import keys
 from lle.runs.guard import AUTO_RESUME, auto_resume_checkpoint, check_output_dir, resume_option
-from lle.runs.results import OK, final_metrics, read_status, run_result, write_json, write_per_image_csv
+from lle.runs.results import (
+    OK,
+    data_details,
+    final_metrics,
+    read_status,
+    run_result,
+    write_json,
+    write_per_image_csv,
+)
 from lle.runs.task import choices, guarded, run_as_command
 
 if TYPE_CHECKING:
@@ -128,11 +138,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     from lle.runs.record import record_run
     from lle.runs.task import instantiate_group, log_hyperparameters
+    from lle.runs.threads import processes_on_this_node, set_cpu_threads
 
     quiet_lightning()
     output_dir = Path(cfg.paths.output_dir)
     check_top_level_keys(cfg, "train")
     check_values(cfg)
+    log.info("%s", set_cpu_threads(cfg.get("cpu_threads", "auto"), processes_on_this_node(cfg)))
     check_logger_packages(cfg)
     picked = choices()
     baselines = chosen_baselines(cfg.get("baselines"), picked.get("model")) if cfg.test else []
@@ -185,6 +197,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics.update(final_metrics(trainer.callback_metrics))
         metrics.update(evaluate_baselines(cfg, datamodule, baselines, getattr(module, "gt_mean_metrics", True)))
 
+    scored = len(module.test_results) if cfg.test else None  # under a limit, fewer than the split holds
     result = run_result(
         picked,
         metrics,
@@ -192,7 +205,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         macs_256=network_macs(module.net),  # what lle-report shows, counted here so that it never rebuilds the network
         train_time_s=round(train_time, 1) if module.trainable else None,  # a classical method trains nothing
         checkpoint_best=best or None,
-        **{k: v for k, v in datamodule.describe().items() if k in ("split_sizes", "split_unit", "scenes")},
+        **data_details(datamodule.describe(), ("split_sizes", "split_unit", "scenes"), scored_test=scored),
     )
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", result)
@@ -225,6 +238,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    check_override_syntax(sys.argv[1:])
     register_resolvers()
     _hydra_main()
 

@@ -1,7 +1,7 @@
 """What every lle DataModule shares: loaders, samplers, and the description of the data.
 
 Datasets return dicts `{"input": C×h×w float, "target": 3×H×W float, "name": str}` in [0, 1].
-Training items are fetched with `(epoch, index)` keys from `EpochSampler`, evaluation items with
+Training items are fetched with `TrainingKey`s (epoch, draw, index) from `EpochSampler`, evaluation items with
 plain indices from `ShardedEvalSampler`.
 
 Every DataModule names its crops the same way, for sRGB and RAW data alike:

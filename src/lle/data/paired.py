@@ -12,6 +12,7 @@ from lle.data.augment import random_dihedral, random_paired_crop
 from lle.data.base import EnhancementDataModule
 from lle.data.io import read_image, to_float_tensor
 from lle.data.pairing import ImagePair, pair_folders
+from lle.data.samplers import TrainingKey
 
 SPLIT_KEYS = ("train_low", "train_high", "test_low", "test_high")
 
@@ -19,8 +20,8 @@ SPLIT_KEYS = ("train_low", "train_high", "test_low", "test_high")
 class PairedImageDataset(Dataset):
     """Decoded image pairs, cached in RAM as uint8/uint16 (LOL v1 train ≈ 0.7 GB).
 
-    Training keys `(epoch, index)` get a random `crop_size` crop and one of the 8 flips/rotations, both
-    drawn from a generator seeded by (seed, epoch, index); evaluation indices return the full images, or
+    Training keys (`TrainingKey`) get a random `crop_size` crop and one of the 8 flips/rotations, both
+    drawn from a generator seeded by (seed, epoch, draw); evaluation indices return the full images, or
     their center `eval_crop_size` crop.
     """
 
@@ -49,10 +50,10 @@ class PairedImageDataset(Dataset):
         return len(self.pairs)
 
     def __getitem__(self, key):
-        if isinstance(key, tuple):
-            epoch, index = key
+        if isinstance(key, TrainingKey):
+            index = key.index
             low, high = self.images[index]
-            rng = np.random.default_rng([self.seed, epoch, index])
+            rng = np.random.default_rng([self.seed, key.epoch, key.draw])
             if self.crop_size:
                 low, high = random_paired_crop(low, high, self.crop_size, rng)
             low, high = random_dihedral(low, high, rng)

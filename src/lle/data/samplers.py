@@ -7,6 +7,8 @@ validation and test metrics; these samplers never duplicate. The trainer configs
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
@@ -18,12 +20,25 @@ def _rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
-class EpochSampler(Sampler):
-    """Yields `(epoch, index)` keys for training: the dataset derives its augmentation randomness from
-    the key, so a run's data (order, crops, synthetic degradations) depends only on seed and epoch.
+class TrainingKey(NamedTuple):
+    """What a training dataset is asked for: item `index`, as the epoch's sample number `draw`.
 
-    `num_samples` may exceed the dataset length (`dataset_enlarge_ratio`): indices wrap around.
-    Each rank takes every world_size-th key of the same permutation.
+    The dataset seeds its randomness (crop, flip, synthetic degradation) from (epoch, draw), never from the
+    index: an epoch longer than the dataset reads each item several times, and every reading is a new sample.
+    """
+
+    epoch: int
+    draw: int  # 0 … num_samples − 1, unique within the epoch
+    index: int  # draw modulo the dataset's length
+
+
+class EpochSampler(Sampler):
+    """Yields `TrainingKey`s for training: the dataset derives its augmentation randomness from the key, so a
+    run's data (order, crops, synthetic degradations) depends only on seed and epoch.
+
+    `num_samples` may exceed the dataset length (`dataset_enlarge_ratio`, or the synthetic data's few
+    photographs): indices wrap around, draws do not. Each rank takes every world_size-th key of the same
+    permutation.
     """
 
     def __init__(self, dataset_length: int, num_samples: int, seed: int = 0, shuffle: bool = True):
@@ -43,8 +58,8 @@ class EpochSampler(Sampler):
     def __iter__(self):
         rank, world = _rank_and_world()
         skip, self.skip = self.skip, 0
-        for i in self._order()[rank::world][skip:]:
-            yield self.epoch, i % self.dataset_length
+        for draw in self._order()[rank::world][skip:]:
+            yield TrainingKey(self.epoch, draw, draw % self.dataset_length)
 
     def __len__(self) -> int:
         rank, world = _rank_and_world()

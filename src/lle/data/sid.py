@@ -30,6 +30,7 @@ from lle.data.raw import (
     postprocess_ground_truth,
     read_sid_list,
 )
+from lle.data.samplers import TrainingKey
 from lle.data.sid_cache import PACKED_SCALE, cache_holds_inputs, cache_path, levels, prepare_command, prepare_sid
 
 # `prepare_sid` is imported above for its old import path `lle.data.sid.prepare_sid`; SyntheticRawDataModule
@@ -50,7 +51,7 @@ class SIDDataset(Dataset):
     Args:
         list_file: `Sony_train_list.txt` etc.; RAW paths are relative to its folder.
         crop_size: crop side on the packed input (official 512; the target gets ×2, ×3 for X-Trans); None
-            returns whole images. `(epoch, index)` keys draw a random crop, plain indices a fixed one.
+            returns whole images. `TrainingKey`s draw a random crop, plain indices a fixed one.
         augment: random flip of H, of W and transpose, identical on input and target (official).
         cache_dir: the `out_dir` of `prepare_sid`; None decodes RAW files at every access (slow, for small data).
         first_burst_only: keep only burst `_00` inputs, as the official train and test scripts do.
@@ -144,9 +145,11 @@ class SIDDataset(Dataset):
             return postprocess_ground_truth(entry.long)
         return np.load(self._target_file(entry), mmap_mode="r")
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict:
-        epoch, index = key if isinstance(key, tuple) else (None, key)
-        rng = np.random.default_rng([self.seed, index] if epoch is None else [self.seed, epoch, index])
+    def __getitem__(self, key: int | TrainingKey) -> dict:
+        if isinstance(key, TrainingKey):
+            index, rng = key.index, np.random.default_rng([self.seed, key.epoch, key.draw])
+        else:
+            index, rng = key, np.random.default_rng([self.seed, key])
         choices = self.items[index]
         # per_scene: a fresh short exposure of the scene at every access, as train_Sony.py's random in_files pick.
         entry = choices[int(rng.integers(len(choices)))] if len(choices) > 1 else choices[0]

@@ -16,6 +16,7 @@ from lle.data.augment import dihedral
 from lle.data.base import EnhancementDataModule
 from lle.data.calibration import LUMINANCE_WEIGHTS, linear_to_srgb, srgb_to_linear
 from lle.data.io import to_float_tensor
+from lle.data.samplers import TrainingKey
 from lle.data.synthetic import SCENES, SEED_NAMES, make_lol_pair, photo_distribution, seed_images
 
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
@@ -40,7 +41,7 @@ def _crop(image: np.ndarray, size: int | None, rng: np.random.Generator, scale: 
 class SyntheticPairs(Dataset):
     """`num_samples` synthetic pairs from `photos`.
 
-    Training keys `(epoch, index)` draw a fresh crop, zoom, flip/rotation and degradation; evaluation indices
+    Training keys (`TrainingKey`) draw a fresh crop, zoom, flip/rotation and degradation; evaluation indices
     draw from (seed, split, index) so the same sample comes back every time. `degradation` holds the keyword
     arguments of `make_lol_pair` (ranges of exposure, noise, colour cast, JPEG).
     """
@@ -66,9 +67,9 @@ class SyntheticPairs(Dataset):
         return self.num_samples
 
     def __getitem__(self, key):
-        if isinstance(key, tuple):
-            epoch, index = key
-            rng = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], epoch, index])
+        if isinstance(key, TrainingKey):
+            index = key.index
+            rng = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], key.epoch, key.draw])
         else:
             index = key
             rng = np.random.default_rng([self.seed, _SPLIT_CODES[self.split], index])

@@ -175,6 +175,16 @@ class InvertedShuffle(nn.Module):
         return self.conv(self.unshuffle(x))
 
 
+def _icnr(conv: nn.Conv2d, shuffle: int) -> None:
+    """Gives the s² output channels that a pixel shuffle by s puts side by side (channel c·s² + k becomes
+    position k of channel c) the same initial weights and bias: the first outputs are smooth, not a grid."""
+    with torch.no_grad():
+        channels = conv.out_channels // shuffle**2
+        conv.weight.copy_(conv.weight[:channels].repeat_interleave(shuffle**2, dim=0))
+        if conv.bias is not None:
+            conv.bias.copy_(conv.bias[:channels].repeat_interleave(shuffle**2, dim=0))
+
+
 class ALEN(nn.Module):
     """ALEN (2,771,316 parameters with ISL, the default; 2,685,076 with max-pool, the released code).
 
@@ -202,6 +212,9 @@ class ALEN(nn.Module):
             `srgb_input`. None picks 2, or 1 with `srgb_input`.
         out_channels: channels of the output: 3 (sRGB, official). 4 adds a map that a wrapper reads from the
             same head, e.g. the blend weight of `ExposureNormalized(blend=True)` (non-original).
+        subpixel_init: "default" (PyTorch's, official) or "icnr": the head's convolution starts with the same
+            weights for the s² positions the pixel shuffle interleaves (Aitken et al. 2017), so a briefly trained
+            network does not draw an s-pixel grid (non-original; only the initial weights differ).
     """
 
     size_multiple = 8  # for the packed input; an sRGB input (srgb_input=True) needs 2× this, see `input_multiple`
@@ -214,6 +227,7 @@ class ALEN(nn.Module):
         srgb_input: bool = False,
         upscale: int | None = None,
         out_channels: int = 3,
+        subpixel_init: str = "default",
     ):
         super().__init__()
         upscale = upscale or (1 if srgb_input else 2)
@@ -223,6 +237,8 @@ class ALEN(nn.Module):
             raise ValueError(f"downsample must be 'isl' or 'maxpool', got {downsample!r}")
         if srgb_input and in_channels != 3:
             raise ValueError(f"srgb_input expects a 3-channel sRGB image, so in_channels=3 (got {in_channels})")
+        if subpixel_init not in ("default", "icnr"):
+            raise ValueError(f"subpixel_init must be 'default' or 'icnr', got {subpixel_init!r}")
         if not isinstance(out_channels, int) or out_channels < 3:
             raise ValueError(f"out_channels is 3 (sRGB) or more (extra maps for a wrapper), got {out_channels!r}")
         self.srgb_input, self.upscale = srgb_input, upscale
@@ -251,6 +267,8 @@ class ALEN(nn.Module):
         self.out = nn.Sequential(
             nn.Conv2d(32, out_channels * shuffle**2, 1), nn.ReLU(inplace=True), nn.PixelShuffle(shuffle)
         )
+        if subpixel_init == "icnr":
+            _icnr(self.out[0], shuffle)
 
     @property
     def input_multiple(self) -> int:

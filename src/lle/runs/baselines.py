@@ -22,6 +22,7 @@ log = logging.getLogger("lle")
 
 CLASSICAL_BASE = "_classical"
 BASELINES_ERROR = "baselines_error"  # in metrics.json when the baselines could not be scored
+BASELINES_FROM = "baselines_from"  # in metrics.json: {method: file} of the baselines another job of the sweep scored
 
 
 def classical_methods() -> list[str]:
@@ -58,30 +59,87 @@ def chosen_baselines(option: Any, model_name: str | None) -> list[str]:
     return names
 
 
+def method_config(name: str, data_cfg: DictConfig) -> DictConfig:
+    """The model node `model=<name>` gives beside this data config (`input`: the classical base, identity method);
+    resolved beside it, so that the adapter follows data.in_channels and data.upscale."""
+    from lle.models import model_config
+
+    if name == keys.INPUT:
+        base = OmegaConf.load(Path(CONFIG_DIR) / "model" / f"{CLASSICAL_BASE}.yaml")
+        node = OmegaConf.merge(base, {"net": {"network": "torch.nn.Identity"}})
+    else:
+        node = model_config(name)
+    return OmegaConf.create({"data": OmegaConf.to_container(data_cfg, resolve=True), "model": node}).model
+
+
 def baseline_networks(names: Sequence[str], data_cfg: DictConfig) -> dict[str, Any]:
     """{name: network} built for the run's data, as `model=<name>` with this data config would build it."""
     from hydra.utils import instantiate
 
-    from lle.models import model_config
-
-    base = OmegaConf.load(Path(CONFIG_DIR) / "model" / f"{CLASSICAL_BASE}.yaml")
-    networks = {}
-    for name in names:
-        if name == keys.INPUT:
-            node = OmegaConf.merge(base, {"net": {"network": "torch.nn.Identity"}})
-        else:
-            node = model_config(name)
-        # Resolved beside the run's data node: the adapter follows data.in_channels and data.upscale.
-        rooted = OmegaConf.create({"data": OmegaConf.to_container(data_cfg, resolve=True), "model": node})
-        networks[name] = instantiate(rooted.model.net, _convert_="all")
-    return networks
+    return {name: instantiate(method_config(name, data_cfg).net, _convert_="all") for name in names}
 
 
 def evaluate_baselines(cfg: DictConfig, datamodule, names: Sequence[str], gt_mean_metrics: bool = True):
     """`baseline/<method>/test/<metric>` for each method in `names`, on the test split of `datamodule`, with the
-    run's trainer settings (devices, DDP, `limit_test_batches`) but no logger, callbacks or checkpoint."""
+    run's trainer settings (devices, DDP, `limit_test_batches`) but no logger, callbacks or checkpoint.
+
+    In a job of a sweep, a method that another job scored on the same data, trainer settings and protocol is read
+    from `<sweep dir>/baselines/` (`lle.runs.baseline_cache`; `baselines_from` names the files) and the others are
+    scored here and kept there for the jobs after this one."""
     if not names:
         return {}
+    from lle.runs.baseline_cache import is_rank_zero, same_on_every_rank, sweep_folder
+
+    # Rank 0's answer on every rank: Lightning starts the other ranks of a sweep's DDP job as single runs.
+    folder = same_on_every_rank(sweep_folder() if is_rank_zero() else None)
+    if folder is None:  # a single run: nothing to share
+        return score_baselines(cfg, datamodule, names, gt_mean_metrics)
+    return _shared_baselines(cfg, datamodule, names, gt_mean_metrics, folder)
+
+
+def _shared_baselines(cfg: DictConfig, datamodule, names: Sequence[str], gt_mean_metrics: bool, folder: Path):
+    """The baselines of a sweep's job: those in `folder` read (on rank 0, which alone writes), the rest scored."""
+    from lle.runs.baseline_cache import BaselineCache, is_rank_zero, same_on_every_rank, scores_of, shared_key
+
+    cache, entry_keys, found = None, {}, {}
+    if is_rank_zero():
+        try:
+            cache = BaselineCache(folder, shared_key(cfg, gt_mean_metrics), gt_mean_metrics)
+            entry_keys = {
+                n: cache.key(n, OmegaConf.to_container(method_config(n, cfg.data), resolve=True)) for n in names
+            }
+            found = {n: scores for n, key in entry_keys.items() if (scores := cache.read(n, key)) is not None}
+        except Exception as err:  # noqa: BLE001 — sharing is an economy: without it, the baselines are scored here
+            log.warning("baselines: the sweep's shared scores are not used (%s: %s)", type(err).__name__, err)
+            cache, found = None, {}
+        if found:
+            log.info("baselines: %s reused from %s", ", ".join(found), folder)
+    found = same_on_every_rank(found)  # every rank scores the same methods, or the scoring ones wait forever
+    missing = [n for n in names if n not in found]
+    scored = score_baselines(cfg, datamodule, missing, gt_mean_metrics) if missing else {}
+    if cache is not None and missing and BASELINES_ERROR not in scored:
+        _publish(cache, {n: (entry_keys[n], scores_of(n, scored)) for n in missing}, str(cfg.paths.output_dir))
+    reused = {name: value for scores in found.values() for name, value in scores.items()}
+    origin = {BASELINES_FROM: {n: str(cache.path(n, entry_keys[n])) for n in found}} if found and cache else {}
+    return {**reused, **scored, **origin}
+
+
+def _publish(cache, entries: Mapping[str, tuple[Mapping, Mapping[str, float]]], scored_in: str) -> None:
+    try:
+        kept = [n for n, (key, scores) in entries.items() if cache.publish(n, key, scores, scored_in)]
+    except OSError as err:  # a full or read-only sweep folder costs the later jobs a pass, never this run
+        log.warning("baselines: %s scored here, not kept for the sweep's other jobs (%s)", ", ".join(entries), err)
+        return
+    said = f"baselines: {', '.join(entries)} scored here"
+    if kept:
+        said += f", kept in {cache.folder} for the sweep's other jobs"
+    if len(kept) < len(entries):  # jobs running at once: the first complete entry stays
+        said += f" ({', '.join(n for n in entries if n not in kept)}: another job's came first)"
+    log.info("%s", said)
+
+
+def score_baselines(cfg: DictConfig, datamodule, names: Sequence[str], gt_mean_metrics: bool = True):
+    """Score `names` on the test split (every one of them, whatever a sweep has kept)."""
     from hydra.utils import instantiate
 
     from lle.modules.baselines import BaselinesModule
@@ -130,7 +188,7 @@ def comparison_table(model_name: str | None, metrics: Mapping[str, Any], test_im
     def number(value, decimals):
         return f"{value:.{decimals}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
 
-    split = f"test split ({test_images} images)" if test_images else "test split"
+    split = f"test split ({test_images} image{'s' if test_images != 1 else ''})" if test_images else "test split"
     lines = [f"{split}, same metrics and protocol for every row:", f"    {'method':<{width}}  {'PSNR':>6}  {'SSIM':>6}"]
     for name, psnr, ssim, ours in rows:
         marker = "  ◀ this run" if ours else ""

@@ -40,6 +40,18 @@ def run_result(
     return {"status": OK, **choice_keys(choices), **metrics, **PROTOCOL, "params": params, **details}
 
 
+def data_details(described: Mapping[str, Any], names: tuple[str, ...], scored_test: int | None) -> dict[str, Any]:
+    """The `names` entries of a DataModule's `describe()` for `metrics.json`, with the test split's size replaced
+    by the number of images scored when a limit (`debug=limit`, `trainer.limit_test_batches`) scored fewer; the
+    split's full size is then kept as `test_available`, so that no count states what was not scored."""
+    details = {k: v for k, v in described.items() if k in names}
+    sizes = dict(details.get("split_sizes") or {})
+    if scored_test is not None and "test" in sizes and scored_test != sizes["test"]:
+        sizes["test_available"], sizes["test"] = sizes["test"], scored_test
+        details["split_sizes"] = sizes
+    return details
+
+
 def json_safe(value: Any) -> Any:
     """`value` with every non-finite float (a diverged run's NaN PSNR) as None, so the file is valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
