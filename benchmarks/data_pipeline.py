@@ -10,7 +10,7 @@ Measured side by side in one process, at the same crop and batch size:
   is reported apart), the median of `--rounds` rounds in which the loaders take turns;
 - GLADNet training steps (forward, official loss, backward, Adam) on batches of the same shape: the
   batches/s that training consumes. Target: loader ≥ 5× that;
-- the RAM-cached folder dataset's pairs/s at 256×256 crops: `dataset[(epoch, i)]` in the main process,
+- the RAM-cached folder dataset's pairs/s at 256×256 crops: training keys read in the main process,
   and through the DataLoader (with collation) with 0 and 2 workers. Target: ≥ 300 pairs/s on 2 cores.
 """
 
@@ -29,6 +29,7 @@ from PIL import Image
 
 from lle.bench.machine import load_average, machine_info
 from lle.bench.measure import build_module, time_calls, training_step
+from lle.data.samplers import TrainingKey
 
 
 def write_folder_tree(root: Path, n_train: int, n_test: int, size: tuple[int, int], seed: int = 0) -> Path:
@@ -80,10 +81,10 @@ def loader_rate(datamodule, batches: int, skip: int) -> dict:
 
 
 def dataset_rate(dataset, n: int) -> float:
-    """Pairs/s of `dataset[(epoch, index)]` in this process: cropping, flipping and conversion only."""
+    """Pairs/s of training keys read in this process: cropping, flipping and conversion only."""
     started = time.perf_counter()
     for i in range(n):
-        dataset[(0, i % len(dataset))]
+        dataset[TrainingKey(0, i, i % len(dataset))]
     return n / (time.perf_counter() - started)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import lle.models
+from lle.models.exposure import DEFAULT_EXPOSURE
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -219,5 +220,5 @@ def test_real_lowlight_script_scores_a_checkpoint_beside_the_classical_methods(c
     assert record["niqe"]["photos"]["images"] == 3 and "NIQE" in (out / "real_lowlight.md").read_text()
     # The references re-exposed to lle's default exposure: how far a fixed exposure is from them at best.
     floor = record["fixed_exposure_floor"]
-    assert floor["exposure"] == 0.25 and 0 < floor["median"] <= floor["worst"] < 5
+    assert floor["exposure"] == DEFAULT_EXPOSURE and 0 < floor["median"] <= floor["worst"] < 5
     assert "floor of any fixed-exposure model" in (out / "real_lowlight.md").read_text()

@@ -86,7 +86,7 @@ def test_trainer_presets(tmp_path):
 def test_training_references_follow_the_exposure_the_network_normalises_to(tmp_path):
     default = compose_config("train", [], tmp_path)
     assert default.model.net._target_ == "lle.models.exposure.ExposureNormalized"
-    assert default.data.reference_exposure == default.model.net.exposure == 0.25
+    assert default.data.reference_exposure == default.model.net.exposure == 0.3
     brighter = compose_config("train", ["model.net.exposure=0.18"], tmp_path)
     assert brighter.data.reference_exposure == 0.18
     # A network without exposure normalisation (every official recipe) trains on references as photographed.

@@ -22,6 +22,20 @@ def test_modes_are_converted_to_rgb(tmp_path):
     assert jpeg.shape == (6, 7, 3)
 
 
+def test_a_photograph_with_an_exif_orientation_is_read_upright(tmp_path):
+    # A portrait phone shot: landscape pixels and EXIF orientation 6 (rotate 90° clockwise to view).
+    stored = np.zeros((40, 60, 3), np.uint8)
+    stored[:, :10] = 255  # a white band on the stored image's left edge
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "portrait.jpg", quality=95, exif=exif)
+    Image.fromarray(stored).save(tmp_path / "plain.jpg", quality=95)
+    upright = read_image(tmp_path / "portrait.jpg")
+    assert upright.shape == (60, 40, 3)  # as a viewer shows it
+    assert upright[:10].mean() > 200 and upright[-10:].mean() < 50  # the left edge turned to the top
+    assert read_image(tmp_path / "plain.jpg").shape == (40, 60, 3)
+
+
 def test_16bit_png_keeps_16_bits(tmp_path):
     rgb16 = np.random.default_rng(1).integers(0, 65536, (5, 4, 3), dtype=np.uint16)
     png.from_array(rgb16.reshape(5, 12), "RGB;16").save(str(tmp_path / "rgb16.png"))

@@ -194,6 +194,13 @@ def test_a_multirun_ends_with_a_table_of_its_jobs(tmp_path):
     assert "💡" not in proc.stdout + proc.stderr and "LeafSpec" not in proc.stdout + proc.stderr
 
 
+def test_the_training_and_evaluation_commands_load_lightning_only_to_run():
+    # `--help` and a refused option answer at once: Lightning (seconds to import) is loaded inside the run only.
+    code = "import sys, lle.cli.train, lle.cli.eval; print('pytorch_lightning' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "False"
+
+
 def test_help_opens_with_lle_and_states_each_default_once():
     bin_dir = Path(sys.executable).parent
     for command, opening in (("lle-train", "lle-train: train a low-light"), ("lle-eval", "lle-eval: evaluate")):

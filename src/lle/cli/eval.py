@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig
 
-from lle.callbacks.image_grid import ImageGridLogger
 from lle.cli import check_override_syntax
 from lle.config import CONFIG_DIR, UsageError, check_top_level_keys, check_values, register_resolvers
 from lle.metrics import keys
@@ -129,6 +128,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         module.save_images_dir.mkdir(parents=True, exist_ok=True)
     loggers = instantiate_group(cfg.get("logger")) or False
     # The test grid: input | output (| target) of the first test images, in <run>/images/test_grid.png.
+    from lle.callbacks.image_grid import ImageGridLogger  # here: importing Lightning costs `lle-eval --help` seconds
+
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=loggers, callbacks=[ImageGridLogger()])
     if trainer.is_global_zero:
         record_run(cfg, output_dir)

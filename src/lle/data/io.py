@@ -36,10 +36,13 @@ def _read_png16(path: Path) -> np.ndarray:
 
 
 def _read_with_pillow(path: Path) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     with Image.open(path) as im:
         im.load()
+        # A camera or phone stores a portrait shot as landscape pixels and an EXIF orientation tag: upright, as every
+        # viewer shows it (paired images carry the same tag, so both turn alike).
+        im = ImageOps.exif_transpose(im)
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
             return np.asarray(im).astype(np.uint16)
         if im.mode not in ("RGB", "L"):

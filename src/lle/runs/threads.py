@@ -2,16 +2,19 @@
 
 torch starts one intra-op thread per core of the machine. On a SLURM node shared with other jobs, in a container
 limited to fewer CPUs, or beside another run on a laptop, those threads outnumber the CPUs the process has, and
-OpenMP's threads then wait for each other's time slices at every operation: a run beside another on 2 cores took
-13× its time alone, not 2× (docs/scaling.md, "CPU threads"). `cpu_threads: auto` takes the smallest of
+OpenMP's threads then wait for each other's time slices at every operation: two runs at once on 2 cores took 11.7×
+the time of one alone, and 1.0× with one thread each (docs/scaling.md, "CPU threads"). `cpu_threads: auto` takes
+the smallest of
 
 * the CPUs the process may run on (its affinity: `taskset`, `numactl`, SLURM's CPU binding),
 * `SLURM_CPUS_PER_TASK` (SLURM allots them without always binding the process to them),
 * the cgroup's CPU quota (`docker run --cpus`, Kubernetes limits),
 
-divided among the processes a CPU DDP run starts on this node. A number sets it, and so does a user's own
-`OMP_NUM_THREADS` under `auto`. The choice is logged, recorded in `environment.json`, and exported as
-`OMP_NUM_THREADS` for the processes the run starts (Lightning's DDP processes keep it instead of counting again).
+divided among the processes a CPU DDP run starts on this node and the jobs a joblib sweep runs at once. It cannot
+see another program on the same CPUs: two runs side by side need `cpu_threads` (or `taskset`). A number sets it,
+and so does a user's own `OMP_NUM_THREADS` under `auto`. The choice is logged, recorded in `environment.json`, and
+exported as `OMP_NUM_THREADS` for the processes the run starts (Lightning's DDP processes keep it instead of
+counting again).
 """
 
 from __future__ import annotations
