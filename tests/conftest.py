@@ -109,6 +109,22 @@ TINY_SYNTHETIC = [
     "data.eval_batch_size=2",
 ]
 
+# The two-process runs (tests/test_scaling.py, tests/slurm): 8 training samples an epoch, 2 epochs; 3 validation and
+# 3 test images (odd: no rank may pad with duplicates).
+NODES_DATA = [
+    *[a for a in TINY_RUN if not a.startswith(("trainer=", "trainer.max_epochs"))],
+    "trainer.max_epochs=2",
+    *[a for a in TINY_SYNTHETIC if not a.startswith(("data.num_", "data.eval_batch_size", "data.batch_size"))],
+    "data.samples_per_epoch=8",
+    "data.num_val=3",
+    "data.num_test=3",
+    "data.eval_batch_size=1",
+    "trainer.limit_val_batches=null",
+    "trainer.limit_test_batches=null",
+    *SMALL_GLADNET,
+    "callbacks.image_grid=null",
+]
+
 
 @pytest.fixture
 def tiny_train_cfg(tmp_path: Path):

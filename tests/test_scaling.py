@@ -13,7 +13,7 @@ import optuna
 import pytest
 import yaml
 
-from conftest import SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC
+from conftest import NODES_DATA, SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC
 from lle.runs.guard import RunDirectoryTaken, _refuse_existing_sweep
 
 
@@ -220,22 +220,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# 8 training samples a epoch, 2 epochs; 3 validation and 3 test images (odd: no rank may pad with duplicates).
-NODES_DATA = [
-    *[a for a in TINY_RUN if not a.startswith(("trainer=", "trainer.max_epochs"))],
-    "trainer.max_epochs=2",
-    *[a for a in TINY_SYNTHETIC if not a.startswith(("data.num_", "data.eval_batch_size", "data.batch_size"))],
-    "data.samples_per_epoch=8",
-    "data.num_val=3",
-    "data.num_test=3",
-    "data.eval_batch_size=1",
-    "trainer.limit_val_batches=null",
-    "trainer.limit_test_batches=null",
-    *SMALL_GLADNET,
-    "callbacks.image_grid=null",
-]
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC
+from conftest import NODES_DATA, SMALL_GLADNET, TINY_RUN, TINY_SYNTHETIC
 from lle.slurm import local
 
 pytestmark = pytest.mark.slurm
@@ -237,22 +237,6 @@ def test_a_preempted_job_is_requeued_and_resumes_to_the_uninterrupted_result(clu
         time.sleep(0.5)
     assert history == [f"{job}|REQUEUED", f"{job}|COMPLETED"], history
     assert "Bypassing sacct error" not in output  # submitit, which polls sacct, saw the job's states too
-
-
-# 8 training samples an epoch, 2 epochs; 3 validation and 3 test images (odd: no rank may pad with duplicates).
-NODES_DATA = [
-    *[a for a in TINY_RUN if not a.startswith(("trainer=", "trainer.max_epochs"))],
-    "trainer.max_epochs=2",
-    *[a for a in TINY_SYNTHETIC if not a.startswith(("data.num_", "data.eval_batch_size", "data.batch_size"))],
-    "data.samples_per_epoch=8",
-    "data.num_val=3",
-    "data.num_test=3",
-    "data.eval_batch_size=1",
-    "trainer.limit_val_batches=null",
-    "trainer.limit_test_batches=null",
-    *SMALL_GLADNET,
-    "callbacks.image_grid=null",
-]
 
 
 def test_a_two_node_job_trains_as_one_process_with_the_same_global_batch(cluster, tmp_path):
