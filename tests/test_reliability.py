@@ -127,6 +127,25 @@ def test_a_full_disk_says_no_space_left_on_the_folder(tmp_path, tiny_disk):
     assert not [p for p in run.rglob("*") if p.name.endswith(".partial")]
 
 
+def test_a_torchscript_export_onto_a_full_disk_says_so_and_leaves_nothing(checkpoint, tmp_path, tiny_disk):
+    with open(tiny_disk / "filler", "wb", buffering=0) as filler:  # take the disk's last free blocks
+        try:
+            while True:
+                filler.write(b"\0" * 4096)
+        except OSError:
+            pass
+    done = subprocess.run(
+        [sys.executable, "-m", "lle.cli.export", str(checkpoint), "--torchscript", str(tiny_disk / "model.pt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    # It used to abort the process from torch's C++ writer (exit 134) and leave its temporary file behind.
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert f"no space left on {tiny_disk}" in done.stderr
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler"]
+
+
 def _start_long_run(run: Path, started: Path, **popen_args) -> subprocess.Popen:
     """A 200-epoch lle-train into `run`, returned once it has written `started` (and is still running)."""
     proc = subprocess.Popen(_cli(run, "trainer.max_epochs=200"), cwd=run.parent, env=_env(), **popen_args)

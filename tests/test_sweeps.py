@@ -3,8 +3,10 @@
 import csv
 import json
 import math
+import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -198,3 +200,16 @@ def test_report_lists_unfinished_runs_and_optional_columns(tmp_path):
     assert rows["sweep/2_he"]["status"] == "unreadable" and "JSONDecodeError" in rows["sweep/2_he"]["error"]
     assert rows["sweep/3_lime"]["status"] == "unreadable" and "holds a list" in rows["sweep/3_lime"]["error"]
     assert "latency_ms_256" in (sweep / "report" / "leaderboard.md").read_text()
+
+
+def test_matplotlibs_font_cache_notice_is_not_shown(tmp_path):
+    # matplotlib logs it on a first import whose font-cache build takes over 5 s (a fresh, slow machine).
+    code = (
+        "import logging; from lle.report.plots import agg_figure; agg_figure(); "
+        "logging.getLogger('matplotlib.font_manager').warning('Matplotlib is building the font cache')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "MPLCONFIGDIR": str(tmp_path)}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "font cache" not in done.stderr

@@ -19,6 +19,7 @@ REDUCED = {
     "mirnet": ["model.net.n_feat=8"],
     "mirnet_v2": ["model.net.n_feat=16"],
     "absgn": ["model.net.start_channels=8"],
+    "retinexformer": ["model.net.n_feat=8"],
     "alen": [],
 }
 

@@ -14,6 +14,7 @@ The command line, `lle-export`, is `lle.cli.export`.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 
@@ -113,8 +114,12 @@ def export_torchscript(
         warnings.simplefilter("ignore")  # tracer warnings about Python values, which the check below covers
         traced = torch.jit.trace(net, inputs[0], check_trace=False)
     worst = _check("the TorchScript module", traced, net, inputs, tolerance)
+    # Serialised in memory, then written by Python: torch's own file writer aborts the whole process on a full
+    # disk (a C++ exception), where a Python write raises ENOSPC, which atomic_path names.
+    buffer = io.BytesIO()
+    torch.jit.save(traced, buffer)
     with atomic_path(path, replace) as partial:
-        traced.save(str(partial))
+        partial.write_bytes(buffer.getbuffer())
     return worst
 
 

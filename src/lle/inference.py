@@ -152,8 +152,13 @@ def load_official(spec: str) -> tuple[nn.Module, ModelInfo]:
     name, _, path = spec[len(OFFICIAL_PREFIX) :].partition(":")
     if not spec.startswith(OFFICIAL_PREFIX) or not name or not path:
         raise ValueError(f"expected official:<name>:<path>, got {spec!r}")
-    from lle.models.official import OFFICIAL_DATA_CONFIG, from_official
+    from lle.models.official import DECOMPOSITIONS, OFFICIAL_DATA_CONFIG, from_official
 
+    if name in DECOMPOSITIONS:
+        raise ValueError(
+            f"{spec}: {name} returns a decomposition (reflectance and illumination), not an enhanced image; "
+            f"load it in Python: lle.models.from_official({name!r}, {path!r})"
+        )
     net = from_official(name, path)
     # What the network takes comes from the network (ALEN: packed Bayer, 4 channels, ×2); how a file becomes that
     # input (ALEN: SID's levels, not clipped) from the official data code.

@@ -17,6 +17,8 @@ def test_parameter_counts_match_the_spec():
     assert count(lle.models.build("alen", downsample="maxpool")) == 2_685_076
     # The default run's network (model=alen_quick) on sRGB: pixel-unshuffled 12-channel input, non-original head
     assert count(ALEN(in_channels=3, upscale=1, srgb_input=True)) == 2_784_692
+    # ... whose head also returns the blend weight (out_channels=4): one more output channel of the last conv
+    assert count(ALEN(in_channels=3, upscale=1, srgb_input=True, out_channels=4)) == 2_784_824
     net = ALEN(downsample="maxpool")  # per-stage counts of spec §5, rounded there to the digits given
     stages = {
         "inc": (14.4e3, 100),

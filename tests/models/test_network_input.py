@@ -8,7 +8,20 @@ from lle.models.interface import RAW_BAYER, RAW_XTRANS, SRGB, NetworkInput, kind
 SRGB_SAME_SIZE = NetworkInput(SRGB, 3, 1)
 # Models whose input does not depend on the data: sRGB in, an image of the same size out.
 FIXED = dict.fromkeys(
-    ("clahe", "dong2011", "gamma", "gladnet", "he", "lime", "mirnet", "mirnet_v2", "retinexnet"), SRGB_SAME_SIZE
+    (
+        "cidnet",
+        "clahe",
+        "dong2011",
+        "gamma",
+        "gladnet",
+        "he",
+        "lime",
+        "mirnet",
+        "mirnet_v2",
+        "retinexformer",
+        "retinexnet",
+    ),
+    SRGB_SAME_SIZE,
 )
 # Models whose constructor arguments follow the data config (packed RAW or sRGB).
 FOLLOWS_DATA = ("absgn", "alen", "alen_quick")

@@ -178,6 +178,17 @@ def test_retinexnet_decom_and_relight_folders(retinexnet_folder):
     assert all(torch.equal(loaded[k], v) for k, v in net.state_dict().items())
 
 
+def test_retinexnet_decom_alone_gives_the_official_decomposition(retinexnet_folder):
+    ref = official_outputs("retinexnet")
+    x = hwc_to_bchw(ref["input"])
+    for source in (retinexnet_folder, retinexnet_folder / "Decom"):  # the model folder, or Decom/ itself
+        decom = from_official("retinexnet_decom", source)
+        with torch.no_grad():
+            reflectance, illumination = decom(x)
+        assert np.abs(reflectance[0].numpy() - ref["reflectance"].transpose(2, 0, 1)).max() <= TOLERANCE
+        assert np.abs(illumination[0].numpy() - ref["illumination"].transpose(2, 0, 1)).max() <= TOLERANCE
+
+
 def test_absgn_plain_and_dataparallel_state_dicts(tmp_path):
     ref = official_outputs("absgn")
     state = official_state_dict("absgn")
@@ -311,6 +322,24 @@ def test_tensorflow_folders_without_checkpoint_truncated_or_damaged(gladnet_fold
     (broken / "checkpoint").write_text('model_checkpoint_path: "/elsewhere/GLADNet-9000"\n')
     with pytest.raises(TFCheckpointError, match="GLADNet-9000"):
         from_official("gladnet", broken)
+
+
+def test_a_retinexnet_release_without_relights_data_names_what_still_loads(retinexnet_folder, tmp_path):
+    from conftest import write_png
+
+    partial = tmp_path / "model"  # as copies of the release often come: Relight's data shard missing
+    shutil.copytree(retinexnet_folder, partial)
+    (partial / "Relight" / "RetinexNet-tensorflow.data-00000-of-00001").unlink()
+    with pytest.raises(TFCheckpointError, match=r"(?s)data file .* is missing.*official:retinexnet_decom:.*Decom"):
+        from_official("retinexnet", partial)
+    write_png(tmp_path / "in" / "low.png", np.full((16, 16, 3), 20, np.uint8))
+    for model, says in [
+        (f"official:retinexnet:{partial}", f"official:retinexnet_decom:{partial / 'Decom'}"),
+        (f"official:retinexnet_decom:{partial / 'Decom'}", "returns a decomposition"),  # not an enhancer
+    ]:
+        done = lle_enhance(tmp_path / "in", tmp_path / "out", "--model", model)
+        assert done.returncode == 2 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "out" / "low.png").exists()
 
 
 def test_a_checkpoint_path_written_elsewhere_is_found_in_the_folder(gladnet_folder, tmp_path):

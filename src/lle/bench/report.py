@@ -179,9 +179,10 @@ def plot_latency_vs_macs(results: list[dict], path: Path, device: str = "cpu", s
     Both axes are for the same output size: a packed-RAW network's MACs (counted at a 256×256 *input*) are
     divided by its upscale², the MACs of the input that develops into a 256×256 output.
     """
+    from lle.report.plots import agg_figure  # here: the report package is heavier than lle-bench's other work
+
     try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        fig, ax = agg_figure(6, 4.2)
     except ImportError:
         return False
     scale = {r["model"]: r.get("input_scale", 1) or 1 for r in results}
@@ -196,9 +197,6 @@ def plot_latency_vs_macs(results: list[dict], path: Path, device: str = "cpu", s
             points.append((row["gmacs_256"] / scale[row["model"]] ** 2, row["median_ms"], row["model"]))
     if not points:
         return False
-    fig = Figure(figsize=(6, 4.2), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
     for macs, ms, model in points:
         ax.scatter(macs, ms, color="tab:blue")
         ax.annotate(model, (macs, ms), textcoords="offset points", xytext=(4, 4), fontsize=8)

@@ -3,13 +3,13 @@
     net = from_official("mirnet", "pretrained_models/model_enhancement.pth")
     net = from_official("gladnet", "GLADNet/model/")             # a TensorFlow checkpoint folder (or prefix)
     net = from_official("retinexnet", "RetinexNet/model/")       # the folder holding Decom/ and Relight/
+    decom = from_official("retinexnet_decom", "RetinexNet/model/Decom")   # reflectance, illumination = decom(x)
 
 What each network's authors release, and the file layout each importer expects, is in docs/official_weights.md.
 
-Loading is exact: every tensor of the checkpoint lands in exactly one lle tensor, every lle tensor is filled,
-and anything else is an error that names the keys (missing, unexpected, wrong shape, or aliases that differ).
-Each network contributes an importer to `IMPORTERS`; an importer builds the lle network and names, for each
-lle state-dict key, the official key(s) it corresponds to.
+Loading is exact (`lle.models.checkpoint_files.load_exact`). Each network contributes an importer to `IMPORTERS`;
+an importer builds the lle network and names, for each lle state-dict key, the official key(s) it corresponds to.
+Importers with more than a key map live in their own file beside this one (`official_cidnet.py`).
 """
 
 from __future__ import annotations
@@ -25,111 +25,14 @@ import torch.nn as nn
 
 from lle.models.absgn import ABSGN
 from lle.models.alen import ALEN
+from lle.models.checkpoint_files import StateDict, load_exact, read_checkpoint
 from lle.models.gladnet import GLADNet
 from lle.models.mirnet import MIRNet
 from lle.models.mirnet_v2 import MIRNetV2
-from lle.models.retinexnet import RetinexNet
+from lle.models.official_cidnet import import_cidnet
+from lle.models.retinexformer import Retinexformer
+from lle.models.retinexnet import DecomNet, RetinexNet
 from lle.models.tf_checkpoint import TFCheckpointError, read_tf_checkpoint, tf_checkpoint_shapes
-
-StateDict = Mapping[str, torch.Tensor]
-
-
-# Entries that official training scripts wrap the state dict in: lle's MIRNet/ABSGN-style {"state_dict"},
-# BasicSR's {"params"} (MIRNet-v2; "params_ema" when EMA weights are saved), ALEN's {"enhance"}.
-_WRAPPERS = ("state_dict", "params", "params_ema", "enhance")
-
-
-def read_checkpoint(path_or_state_dict: str | PathLike | StateDict) -> dict[str, torch.Tensor]:
-    """The bare state dict of an official PyTorch checkpoint: unwraps `{"state_dict": ...}`, `{"params": ...}`,
-    `{"enhance": ...}` and DataParallel's `module.` prefix."""
-    obj = path_or_state_dict
-    if isinstance(obj, (str, PathLike)):
-        path = Path(obj)
-        if path.is_dir():
-            raise ValueError(f"{path} is a folder; this network's official weights are one file (a .pth/.pkl)")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise
-        except Exception as err:  # truncated or not a torch file: the unpickler's message alone is cryptic
-            raise ValueError(
-                f"{path} is not a readable PyTorch checkpoint (truncated or another format): {err}"
-            ) from err
-    if isinstance(obj, Mapping):
-        wrapper = next((k for k in _WRAPPERS if isinstance(obj.get(k), Mapping)), None)
-        if wrapper is not None:
-            obj = obj[wrapper]
-    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(
-            "expected a state dict (str → tensor) or a checkpoint with one of the entries " + ", ".join(_WRAPPERS)
-        )
-    if obj and all(k.startswith("module.") for k in obj):
-        obj = {k.removeprefix("module."): v for k, v in obj.items()}  # saved from nn.DataParallel
-    return dict(obj)
-
-
-def load_exact(model: nn.Module, official: StateDict, official_keys: Callable[[str], list[str]]) -> nn.Module:
-    """Copy `official` into `model`, where `official_keys(lle_key)` lists the official keys of each lle key.
-
-    Several official keys may name one lle tensor (weights the official model shares, which its state dict
-    repeats); they must then carry equal values. An lle key may list no official key when it is an alias
-    of a tensor reached under another name.
-    """
-    targets = model.state_dict(keep_vars=True)  # aliases of a shared tensor are the same object
-    destination: dict[str, str] = {}  # official key → lle key
-    unmatched = []  # lle tensors of a configuration the official code does not have (e.g. an added activation)
-    for lle_key in targets:
-        try:
-            keys = official_keys(lle_key)
-        except (KeyError, ValueError):
-            unmatched.append(lle_key)
-            continue
-        for key in keys:
-            if key in destination:
-                raise AssertionError(f"importer bug: {key} is mapped to both {destination[key]} and {lle_key}")
-            destination[key] = lle_key
-
-    problems = []
-    if unmatched:
-        problems.append(
-            "lle tensors with no counterpart in the official model (a non-official configuration was asked "
-            "for?): " + ", ".join(unmatched)
-        )
-    missing = [k for k in destination if k not in official]
-    unexpected = [k for k in official if k not in destination]
-    if missing:
-        problems.append("missing keys (in the official model, not in the checkpoint): " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected keys (in the checkpoint, not in the official model): " + ", ".join(unexpected))
-
-    sources: dict[int, list[str]] = {}  # id of an lle tensor → the official keys that fill it
-    for key, lle_key in destination.items():
-        if key not in official:
-            continue
-        if official[key].shape != targets[lle_key].shape:
-            problems.append(
-                f"shape mismatch: {key} is {tuple(official[key].shape)} in the checkpoint, "
-                f"lle {lle_key} is {tuple(targets[lle_key].shape)}"
-            )
-            continue
-        sources.setdefault(id(targets[lle_key]), []).append(key)
-    for keys in sources.values():
-        differing = [k for k in keys[1:] if not torch.equal(official[k], official[keys[0]])]
-        if differing:
-            problems.append(
-                f"{keys[0]} and {', '.join(differing)} are one shared tensor in the official model "
-                f"but carry different values in the checkpoint"
-            )
-    if problems:
-        raise ValueError("cannot load the official checkpoint exactly:\n  " + "\n  ".join(problems))
-
-    with torch.no_grad():
-        for name, tensor in targets.items():
-            if id(tensor) not in sources:
-                raise AssertionError(f"importer bug: no official key fills {name}")
-            tensor.copy_(official[sources[id(tensor)][0]])
-    return model
-
 
 # --- MIRNet (swz30/MIRNet, networks/MIRNet_model.py) ----------------------------------------------------------
 
@@ -205,6 +108,24 @@ def _import_mirnet(source, **overrides) -> MIRNet:
 def _import_mirnet_v2(source, **overrides) -> MIRNetV2:
     model = MIRNetV2(**overrides)
     return load_exact(model, read_checkpoint(source), lambda key: [key])
+
+
+# --- Retinexformer (caiyuanhao1998/Retinexformer, pretrained_weights/*.pth): lle keeps the official names --------
+
+# The LayerNorms that `attention_norm=True` (the paper's figure) adds before IG-MSA: the released code has none.
+_RETINEXFORMER_FIGURE_ONLY = re.compile(r"\.blocks\.\d+\.0\.norm\.")
+
+
+def _retinexformer_official_key(key: str) -> list[str]:
+    if _RETINEXFORMER_FIGURE_ONLY.search(key):
+        raise KeyError(key)  # no counterpart in the released model: load_exact names it
+    return [key]
+
+
+def _import_retinexformer(source, **overrides) -> Retinexformer:
+    """BasicSR's `{"params": state_dict}`; every released option file (LOL v1/v2, SID, SMID, SDSD, FiveK) builds
+    `Retinexformer()`'s defaults, `overrides` are for other configurations."""
+    return load_exact(Retinexformer(**overrides), read_checkpoint(source), _retinexformer_official_key)
 
 
 # --- ABSGN (paullenwyue/ABSGNet, model.py) ----------------------------------------------------------------
@@ -415,11 +336,27 @@ def _import_retinexnet(source, **overrides) -> RetinexNet:
                 f"{path}: expected Retinex-Net's model folder holding Decom/ and Relight/ (the two TensorFlow "
                 "checkpoint folders of the official release)"
             )
-        state = {
-            **_tf_network_variables(path / "Decom", "DecomNet"),
-            **_tf_network_variables(path / "Relight", "RelightNet"),
-        }
+        decom = _tf_network_variables(path / "Decom", "DecomNet")
+        try:
+            relight = _tf_network_variables(path / "Relight", "RelightNet")
+        except TFCheckpointError as err:
+            # Copies of the release often lack Relight's data shard (its largest file): say what still loads.
+            raise TFCheckpointError(
+                f"{err}\n  Retinex-Net's enhancement needs both checkpoints. Decom/ alone loads as the "
+                f"decomposition into reflectance and illumination: official:retinexnet_decom:{path / 'Decom'}"
+            ) from err
+        state = {**decom, **relight}
     return load_exact(RetinexNet(**overrides), state, _retinexnet_official_key)
+
+
+def _import_retinexnet_decom(source, **overrides) -> DecomNet:
+    """Retinex-Net's DecomNet alone, from `<folder>/Decom` (or the model folder holding it): an image's reflectance
+    and illumination, `reflectance, illumination = net(x)`. Not an enhancer: the relighting is RelightNet's."""
+    path = _tf_source(source, "Retinex-Net's Decom/ checkpoint folder")
+    if path is not None and (path / "Decom").is_dir():
+        path = path / "Decom"
+    state = _tf_network_variables(source if path is None else path, "DecomNet")
+    return load_exact(DecomNet(**overrides), state, lambda key: _retinexnet_official_key(f"decom.{key}"))
 
 
 # Model name (as in `conf/model/`) → importer(path or state dict, **constructor overrides) → loaded lle network.
@@ -430,7 +367,13 @@ IMPORTERS: dict[str, Callable[..., nn.Module]] = {
     "mirnet": _import_mirnet,
     "mirnet_v2": _import_mirnet_v2,
     "retinexnet": _import_retinexnet,
+    "retinexnet_decom": _import_retinexnet_decom,
+    "retinexformer": _import_retinexformer,
+    "cidnet": import_cidnet,
 }
+
+# Importers whose network is not an enhancer (it returns several maps): not for lle-enhance or lle-eval.
+DECOMPOSITIONS = frozenset({"retinexnet_decom"})
 
 # Keys only one network's official checkpoint has, to name the network of a file given to the wrong importer.
 _SIGNATURES = {
@@ -440,6 +383,8 @@ _SIGNATURES = {
     "alen": "inc.conv1.0.fc.0.weight",
     "mirnet_v2": "body.0.body.0.dau_top.body.0.weight",
     "mirnet": "body.0.body.0.blocks.0.0.body.0.weight",
+    "retinexformer": "body.0.estimator.conv1.weight",
+    "cidnet": "trans.density_k",  # the HVI transform's trainable exponent
 }
 
 
@@ -463,7 +408,8 @@ def from_official(name: str, path_or_state_dict: str | PathLike | StateDict, **o
     """The lle network `name` with the weights of an official checkpoint (a file, a folder, or a state dict).
 
     The path is what the authors release: the .pth/.pkl file (MIRNet, MIRNet-v2, ABSGN, ALEN), the TensorFlow
-    checkpoint folder or prefix (GLADNet), the folder holding Decom/ and Relight/ (Retinex-Net).
+    checkpoint folder or prefix (GLADNet), the folder holding Decom/ and Relight/ (Retinex-Net), or Decom/ alone
+    for `retinexnet_decom` (Retinex-Net's decomposition network, which returns reflectance and illumination).
     `overrides` are constructor arguments for checkpoints trained in a non-default configuration, e.g.
     `share_dau_columns=False` to fine-tune MIRNet with independent DAUs starting from the official weights.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,12 @@ from lle.models.complexity import MACS_SIZE
 from lle.report.collect import ranking_psnr
 
 
-def _figure(width: float = 7.0, height: float = 4.5):
-    # The object-oriented API with the Agg canvas: no pyplot state, no display needed.
+def agg_figure(width: float = 7.0, height: float = 4.5):
+    """A figure and its axes on the Agg canvas (the object-oriented API: no pyplot state, no display needed).
+    Raises ImportError without matplotlib (the `report` extra)."""
+    # matplotlib's first import on a machine builds its font cache and, when that takes over 5 s, logs a warning
+    # that tells a user nothing: silenced at that one logger.
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -31,7 +36,7 @@ def _save_png(fig, path: Path) -> None:
 
 def plot_psnr_vs_macs(rows: list[dict[str, Any]], path: Path) -> None:
     points = [r for r in rows if r["gmacs_256"] is not None and ranking_psnr(r) > -math.inf]
-    fig, ax = _figure()
+    fig, ax = agg_figure()
     if points:
         largest = max((r["params"] or 0) for r in points) or 1
         sizes = [30 + 600 * math.sqrt((r["params"] or 0) / largest) for r in points]
@@ -62,7 +67,7 @@ def _per_image_psnr(row: dict[str, Any]) -> list[float]:
 
 def plot_per_image_psnr(rows: list[dict[str, Any]], path: Path) -> None:
     series = [(r["label"], values) for r in rows if (values := _per_image_psnr(r))]
-    fig, ax = _figure(max(6.0, 0.9 * len(series) + 2), 4.5)
+    fig, ax = agg_figure(max(6.0, 0.9 * len(series) + 2), 4.5)
     if series:
         ax.boxplot([values for _, values in series])
         ax.set_xticks(range(1, len(series) + 1), [label for label, _ in series], rotation=30, ha="right")
