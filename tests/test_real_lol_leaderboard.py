@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hydra.core.hydra_config import HydraConfig
+from PIL import Image
 
 from conftest import compose_config, write_lol_tree
 from lle.config import CONFIG_DIR
@@ -80,3 +81,19 @@ def test_one_command_trains_tests_and_reports_every_network(tmp_path):
     for job in JOBS:
         assert f"| {job} " in table or f"_{job} " in table
     assert "dong2011" in table and "gamma" in table
+
+    # The benchmark scripts the leaderboard's documentation is made with, on this sweep.
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    run_cli(
+        [
+            *(sys.executable, str(benchmarks / "leaderboard_grid.py"), str(sweep), "--pairs", str(root / "eval15")),
+            *("--images", "500", "501", "--crop", "32", "--out", str(tmp_path / "grid.png")),
+        ],
+        cwd=tmp_path,
+    )
+    with Image.open(tmp_path / "grid.png") as grid:  # a column per method (6 networks, 5 classical, input, reference)
+        assert grid.size == (32 * (len(JOBS) + 7), 18 + 2 * 32)
+    seeds = run_cli([sys.executable, str(benchmarks / "leaderboard_seeds.py"), str(sweep), str(sweep)], cwd=tmp_path)
+    rows = [line for line in seeds.stdout.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+    assert {row.split(" | ")[0][2:] for row in rows} == {*JOBS, "input", "gamma", "he", "clahe", "dong2011", "lime"}
+    assert all(" 0.00 | " in row for row in rows)  # the same sweep twice: no spread

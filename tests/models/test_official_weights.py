@@ -189,6 +189,28 @@ def test_retinexnet_decom_alone_gives_the_official_decomposition(retinexnet_fold
         assert np.abs(illumination[0].numpy() - ref["illumination"].transpose(2, 0, 1)).max() <= TOLERANCE
 
 
+def test_the_decomposition_picture_script_draws_input_reflectance_and_illumination(retinexnet_folder, tmp_path):
+    from PIL import Image
+
+    from conftest import write_png
+
+    write_png(tmp_path / "low.png", np.full((20, 30, 3), 40, np.uint8))
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "retinexnet_decomposition.py"
+    done = subprocess.run(
+        [
+            *(sys.executable, str(script), str(retinexnet_folder / "Decom"), str(tmp_path / "low.png")),
+            *("--out", str(tmp_path / "d.png"), "--height", "40"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "reflectance" in done.stdout
+    with Image.open(tmp_path / "d.png") as picture:
+        assert picture.size == (3 * 60, 40)  # input | reflectance | illumination, each 60×40
+
+
 def test_absgn_plain_and_dataparallel_state_dicts(tmp_path):
     ref = official_outputs("absgn")
     state = official_state_dict("absgn")
