@@ -1,6 +1,6 @@
 """HVI-CIDNet: the HVI colour space and the Colour and Intensity Decoupling Network (Yan et al., CVPR 2025).
 
-Transcribed from the official code (`Fediory/HVI-CIDNet` @ eb43d7d, `net/CIDNet.py`, `net/HVI_transform.py`,
+Written to match the official code (`Fediory/HVI-CIDNet` @ eb43d7d, `net/CIDNet.py`, `net/HVI_transform.py`,
 `net/LCA.py`, `net/transformer_utils.py`); see docs/specs/cidnet.md. The network works in the HVI space (§1):
 
     hvi = HVI(x)                           H, V: polarised hue·saturation scaled by C_k(I); I = max(R, G, B)
@@ -9,7 +9,7 @@ Transcribed from the official code (`Fediory/HVI-CIDNet` @ eb43d7d, `net/CIDNet.
     six LCA pairs (cross attention) exchange information between the branches at ½, ¼, ⅛, ⅛, ¼, ½
     output = HVI⁻¹([H, V, I] + hvi)
 
-Module names are the official ones, so an official state dict loads key for key (`official_cidnet.py`). Nothing
+Module names are the official ones, so an official state dict loads key for key (`lle.models.official_cidnet`). Nothing
 has a bias except the LayerNorms; every weight keeps PyTorch's default initialisation, as in the official code.
 1,975,569 parameters (measured on the official code; the paper says 1.88 M, §3).
 """
