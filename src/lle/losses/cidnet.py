@@ -26,7 +26,6 @@ constant.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -111,18 +110,14 @@ class VGG19Features(nn.Module):
 
 def vgg19_file(path: str | Path | None = None) -> Path:
     """torchvision's VGG-19 file: `path`, `$LLE_VGG19_WEIGHTS`, or torch's hub cache (where torchvision puts it)."""
-    from torch.hub import get_dir
+    from lle.metrics.model_files import locate_hub_file, torch_hub_cached
 
-    from lle.metrics.model_files import locate
-
-    cached = Path(get_dir()) / "checkpoints" / VGG19_URL.rsplit("/", 1)[1]
-    if path is None and not os.environ.get(VGG19_ENV) and cached.is_file():
-        return cached
     how = (
         f"The perceptual term needs torchvision's ImageNet VGG-19 weights: download {VGG19_URL} and pass its path "
-        f"(loss.vgg_weights=… or ${VGG19_ENV}), put it at {cached}, or set loss.perceptual_weight=0."
+        f"(loss.vgg_weights=… or ${VGG19_ENV}), put it at {torch_hub_cached(VGG19_URL)}, or set "
+        "loss.perceptual_weight=0."
     )
-    return locate("VGG-19 weights", path, VGG19_ENV, None, how)
+    return locate_hub_file("VGG-19 weights", VGG19_URL, path, VGG19_ENV, how)
 
 
 class CIDNetLoss(nn.Module):

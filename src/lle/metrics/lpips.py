@@ -19,14 +19,12 @@ package without importing it, or from a path).
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import torch
 import torch.nn as nn
-from torch.hub import get_dir
 
-from lle.metrics.model_files import locate
+from lle.metrics.model_files import locate, locate_hub_file, torch_hub_cached
 
 # torchvision's file for each backbone: its URL, and the first 8 hex digits of its SHA-256 (torchvision puts
 # them in the file name and checks them on download).
@@ -104,14 +102,12 @@ def backbone_file(net: str, path: str | Path | None = None) -> Path:
     downloads it); the error says what to download."""
     _check_net(net)
     url, _ = BACKBONE_FILES[net]
-    cached = Path(get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
-    if path is None and not os.environ.get(BACKBONE_ENV) and cached.is_file():
-        return cached
+    cached = torch_hub_cached(url)
     how = (
         f"Download {url} (torchvision's ImageNet {net} weights) and pass its path "
         f"(metrics.lpips_backbone=/path/{cached.name} or ${BACKBONE_ENV}), or put it at {cached}."
     )
-    return locate(f"LPIPS {net} backbone", path, BACKBONE_ENV, None, how)
+    return locate_hub_file(f"LPIPS {net} backbone", url, path, BACKBONE_ENV, how)
 
 
 def linear_weights_file(net: str, path: str | Path | None = None) -> Path:

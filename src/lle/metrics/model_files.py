@@ -46,3 +46,19 @@ def locate(what: str, path: str | Path | None, env: str, packaged: tuple[str, st
         if found is not None:
             return found
     raise MissingModelFile(f"{what} not found. {how_to_get}")
+
+
+def torch_hub_cached(url: str) -> Path:
+    """Where torch's hub (and torchvision) caches the file of `url`."""
+    from torch.hub import get_dir
+
+    return Path(get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
+
+
+def locate_hub_file(what: str, url: str, path: str | Path | None, env: str, how_to_get: str) -> Path:
+    """`path`, else `$env`, else the torch hub's cached copy of `url` when it is there; an error saying
+    `how_to_get` when none is found."""
+    cached = torch_hub_cached(url)
+    if path is None and not os.environ.get(env) and cached.is_file():
+        return cached
+    return locate(what, path, env, None, how_to_get)
