@@ -14,6 +14,10 @@ It also chooses the default model's fixed exposure (`model.net.exposure`): each 
 linear luminance E as the training references are (`lle.data.synthetic_lol.reexpose`) is |mean(re-exposed) /
 mean(reference) − 1| off in brightness, the metric the real-capture benchmark reports; the E with the smallest
 median over these pairs is printed with the curve (`exposure_choice` in `calibration.json`).
+
+And the bounds of the default model's noise gate (`model.net.noise_gate`, data.md §3.3): the noise level
+(`lle.models.noise_level.noise_sigma`, 8-bit luma codes) of the references and of the dark frames, each re-exposed to
+the default exposure as the network sees them, p10 / median / p90, real and synthetic (`noise_gate` in the json).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from PIL import Image
 from lle.data.calibration import pair_statistics, summarise
 from lle.data.synthetic import make_lol_pair, seed_images
 from lle.data.synthetic_lol import reexpose
+from lle.models.exposure import DEFAULT_EXPOSURE, match_exposure
+from lle.models.noise_level import noise_sigma
 
 DEGRADATION_KEYS = (
     "ratio_range",
@@ -145,6 +151,29 @@ def exposure_choice(folder: Path, exposures=CANDIDATE_EXPOSURES) -> dict:
     return {"best": best, "curve": curve}
 
 
+def noise_levels(real: Path, options: dict, count: int, exposure: float = DEFAULT_EXPOSURE, seed: int = 0) -> dict:
+    """p10 / median / p90 noise level of references and dark frames re-exposed to `exposure`, real and synthetic."""
+    import torch
+
+    def level(image: np.ndarray) -> float:
+        x = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255.0
+        return float(noise_sigma(match_exposure(x, exposure)))
+
+    def spread(values: list[float]) -> dict[str, float]:
+        p10, p50, p90 = np.percentile(values, [10, 50, 90])
+        return {"p10": float(p10), "median": float(p50), "p90": float(p90)}
+
+    out = {}
+    for kind in ("high", "low"):
+        out[f"real {kind}"] = spread([level(np.asarray(Image.open(p).convert("RGB"))) for p in sorted((real / kind).glob("*.png"))])
+    photos = [image for name, image in seed_images().items() if name in TRAINING_PHOTOGRAPHS]
+    rng = np.random.default_rng(seed)
+    pairs = [make_lol_pair(photos[i % len(photos)], rng, **options) for i in range(count)]
+    out["synthetic high"] = spread([level(high) for _, high in pairs])
+    out["synthetic low"] = spread([level(low) for low, _ in pairs])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("real", type=Path, help="a folder with low/ and high/ (e.g. LOL's our485)")
@@ -175,6 +204,11 @@ def main() -> None:
     for exposure, error in choice["curve"].items():
         marker = "  ◀ the smallest median" if exposure == choice["best"] else ""
         print(f"  E = {exposure:.2f}: {error['median']:.1%} / {error['p90']:.1%}{marker}")
+    gate = record["noise_gate"] = noise_levels(args.real, options, args.synthetic)
+    (args.out / "calibration.json").write_text(json.dumps(record, indent=1))
+    print(f"noise level re-exposed to {DEFAULT_EXPOSURE} (8-bit luma codes), p10 / median / p90:")
+    for name, spread in gate.items():
+        print(f"  {name}: {spread['p10']:.2f} / {spread['median']:.2f} / {spread['p90']:.2f}")
     if figure(real, synthetic, args.out / "calibration.png"):
         print(f"figure: {args.out / 'calibration.png'}")
 

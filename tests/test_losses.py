@@ -89,6 +89,41 @@ def test_warmup_cosine_rises_linearly_then_anneals_to_the_floor():
     assert all(a >= b for a, b in itertools.pairwise(lrs[4:]))
 
 
+def test_cosine_restarts_follows_basicsr_cyclic_formula_at_the_boundaries():
+    from lle.schedules import cosine_restarts
+
+    def official(t, base=2e-4, periods=(46000, 104000), weights=(1, 1), etas=(3e-4, 1e-6)):
+        """CosineAnnealingRestartCyclicLR.get_lr as its docstring's formula states it (BasicSR, Retinexformer)."""
+        i = 0 if t <= periods[0] else 1
+        start = 0 if i == 0 else periods[0]
+        return etas[i] + weights[i] * 0.5 * (base - etas[i]) * (1 + math.cos(math.pi * (t - start) / periods[i]))
+
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=2e-4)
+    factor = cosine_restarts(opt, [46000, 104000], [1, 1], [3e-4, 1e-6]).lr_lambdas[0]
+    lr = {t: 2e-4 * factor(t) for t in (0, 23000, 45999, 46000, 46001, 98000, 149999, 150000, 150001, 200000)}
+    assert lr[0] == pytest.approx(2e-4, rel=1e-12)  # the base lr: no warm-up
+    assert lr[23000] == pytest.approx(2.5e-4, rel=1e-12)  # half-way up the first cycle's rise to 3e-4
+    assert lr[46000] == pytest.approx(3e-4, rel=1e-12)  # the end of cycle 0 belongs to it
+    assert lr[46001] == pytest.approx(official(46001), rel=1e-12) and lr[46001] < 2e-4  # the restart
+    assert lr[150000] == pytest.approx(1e-6, rel=1e-12)
+    assert lr[150001] == lr[200000] == pytest.approx(1e-6, rel=1e-12)  # held past the last cycle
+    for t in (45999, 98000, 149999):
+        assert lr[t] == pytest.approx(official(t), rel=1e-12)
+
+    # Stepped as a scheduler, with a restart weight below 1: the cycle restarts at η + w·(base − η).
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1.0)
+    sched = cosine_restarts(opt, [2, 4], [1, 0.5], [0.0, 0.1])
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    cycle1 = [0.1 + 0.5 * 0.5 * 0.9 * (1 + math.cos(math.pi * k / 4)) for k in (1, 2, 3, 4)]
+    assert lrs == pytest.approx([1.0, 0.5, 0.0, *cycle1, 0.1])
+    with pytest.raises(ValueError, match="one restart weight"):
+        cosine_restarts(opt, [2, 4], [1], [0.0, 0.1])
+
+
 def test_a_cosine_without_total_steps_lasts_as_long_as_the_run(tmp_path):
     import pytorch_lightning as pl
     from torch.utils.data import DataLoader

@@ -53,3 +53,37 @@ def step_factors(optimizer: Optimizer, milestones: list[int], factors: list[floa
         return current
 
     return LambdaLR(optimizer, factor)
+
+
+def cosine_restarts(
+    optimizer: Optimizer, periods: list[int], restart_weights: list[float], eta_mins: list[float]
+) -> LambdaLR:
+    """BasicSR's `CosineAnnealingRestartCyclicLR`: cycle i (of `periods[i]` steps) runs a cosine from
+    eta_mins[i] + restart_weights[i]·(base − eta_mins[i]) to eta_mins[i]:
+
+        lr(t) = η_i + w_i · ½ (base − η_i) · (1 + cos(π (t − c_{i−1}) / p_i)),  i the first cycle with t ≤ c_i
+
+    where c_i = p_0 + … + p_i (c_{−1} = 0): t = c_i still belongs to cycle i (its end, η_i), t = c_i + 1 restarts.
+    An η_i above the base lr makes the cycle a cosine *rise* (Retinexformer's first cycle, 2e-4 → 3e-4). Step t is
+    the official scheduler's `last_epoch`, i.e. BasicSR's iteration t + 1. Past the last cycle, where the official
+    class fails, the lr stays at the last η."""
+    if not (len(periods) == len(restart_weights) == len(eta_mins)) or min(periods, default=0) <= 0:
+        raise ValueError(
+            f"cosine_restarts needs positive periods and one restart weight and eta_min each, got {periods}, "
+            f"{restart_weights}, {eta_mins}"
+        )
+    periods, weights, eta_mins = [int(p) for p in periods], [float(w) for w in restart_weights], list(eta_mins)
+    ends = [sum(periods[: i + 1]) for i in range(len(periods))]
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+
+    def factor_for(base_lr: float):
+        def factor(step: int) -> float:
+            i = next((i for i, end in enumerate(ends) if step <= end), len(ends) - 1)
+            progress = min((step - (ends[i - 1] if i else 0)) / periods[i], 1.0)
+            eta = float(eta_mins[i])
+            lr = eta + weights[i] * 0.5 * (base_lr - eta) * (1 + math.cos(math.pi * progress))
+            return lr / base_lr if base_lr > 0 else 0.0
+
+        return factor
+
+    return LambdaLR(optimizer, [factor_for(lr) for lr in base_lrs])

@@ -10,10 +10,10 @@ from lle.inference import enhance_tiled
 from lle.models.exposure import ExposureNormalized, linear_to_srgb, match_exposure, mean_luminance, srgb_to_linear
 
 
-def photo() -> torch.Tensor:
+def photo(name: str = "coffee") -> torch.Tensor:
     from lle.data.synthetic import seed_images
 
-    image = seed_images()["coffee"][:96, :160]
+    image = seed_images()[name][:96, :160]
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
 
 
@@ -83,17 +83,20 @@ def test_the_normalised_network_exports_with_dynamic_sizes(tmp_path):
 
     from lle.export import export_onnx, export_torchscript
 
-    net = ExposureNormalized(LocalNet(), exposure=0.25).eval()
-    export_onnx(net, tmp_path / "net.onnx")
-    export_torchscript(net, tmp_path / "net.pt")
-    session = onnxruntime.InferenceSession(str(tmp_path / "net.onnx"))
-    scripted = torch.jit.load(str(tmp_path / "net.pt"))
-    for x in (photo()[..., :37, :51] * 0.1, photo() * 0.3):
-        with torch.no_grad():
-            expected = net(x)
-        onnx_out = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
-        assert torch.allclose(onnx_out, expected, atol=1e-4)
-        assert torch.allclose(scripted(x), expected, atol=1e-4)
+    plain = ExposureNormalized(LocalNet(), exposure=0.25).eval()
+    gated = ExposureNormalized(FourChannelNet(0.5), exposure=0.25, blend=True, noise_gate=(2.5, 5.0)).eval()
+    clean, partly_noisy = photo("flower") * 0.1, photo("flower") * 0.1 + 0.0006 * torch.randn(1, 3, 96, 160)
+    for name, net in (("plain", plain), ("gated", gated)):
+        export_onnx(net, tmp_path / f"{name}.onnx")
+        export_torchscript(net, tmp_path / f"{name}.pt")
+        session = onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx"))
+        scripted = torch.jit.load(str(tmp_path / f"{name}.pt"))
+        for x in (photo()[..., :37, :51] * 0.1, photo() * 0.3, clean, partly_noisy):
+            with torch.no_grad():
+                expected = net(x)
+            onnx_out = torch.from_numpy(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0])
+            assert torch.allclose(onnx_out, expected, atol=1e-4)
+            assert torch.allclose(scripted(x), expected, atol=1e-4)
 
 
 class FourChannelNet(LocalNet):
@@ -139,3 +142,47 @@ def test_blend_needs_a_fourth_channel_and_uses_the_prediction_alone_on_raw_input
     with torch.no_grad():
         out = net(photo()[..., :40, :56] * 0.1)  # not a multiple of 16: padded and cropped back
     assert out.shape == (1, 3, 40, 56)
+
+
+def test_noise_sigma_reads_the_noise_added_to_a_photograph():
+    from lle.models.noise_level import noise_sigma
+
+    x = match_exposure(photo("flower"), 0.3)
+    clean = float(noise_sigma(x))
+    generator = torch.Generator().manual_seed(0)
+    for sigma in (4.0, 12.0):  # 8-bit codes, the same in every channel: luma's σ is the same
+        noisy = x + sigma / 255 * torch.randn(x.shape[-2:], generator=generator)
+        # Noise and texture add in quadrature (the photograph's own reading is its texture).
+        assert float(noise_sigma(noisy)) == pytest.approx((sigma**2 + clean**2) ** 0.5, rel=0.1)
+    assert clean < 2.0
+
+
+def test_noise_gate_keeps_a_clean_input_and_leaves_a_noisy_one_to_the_network():
+    from lle.models.noise_level import noise_sigma
+
+    net = ExposureNormalized(FourChannelNet(0.0), exposure=0.25, blend=True, noise_gate=(2.5, 5.0)).eval()
+    ungated = ExposureNormalized(FourChannelNet(0.0), exposure=0.25, blend=True).eval()
+    clean = photo("flower") * 0.1  # an embedded photograph darkened without noise: re-exposed, it reads 1.4 codes
+    noisy = clean + 0.02 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        # Trust 1: the re-exposed input itself, whatever the network predicts (here it trusts nothing).
+        assert torch.allclose(net(clean), match_exposure(clean, 0.25), atol=1e-6)
+        # A noisy input (σ ≈ 20 codes once re-exposed): no floor, the network's own blend.
+        assert torch.allclose(net(noisy), ungated(noisy), atol=1e-6)
+        # Between the bounds the floor is partial, and shared by the tiles of one image.
+        halfway = clean + 0.0006 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(1))
+        assert 2.5 < float(noise_sigma(match_exposure(halfway, 0.25))) < 5.0
+        out = net(halfway)
+        assert not torch.allclose(out, match_exposure(halfway, 0.25), atol=1e-3)
+        assert not torch.allclose(out, ungated(halfway), atol=1e-3)
+        assert torch.allclose(enhance_tiled(net, halfway, tile=64, overlap=16), out, atol=1e-5)
+        # Training learns from every sample: no floor there.
+        net.train(), ungated.train()
+        assert torch.allclose(net(clean), ungated(clean), atol=1e-6)
+
+
+def test_noise_gate_needs_the_blend_and_ordered_bounds():
+    with pytest.raises(ValueError, match="needs blend=true"):
+        ExposureNormalized(LocalNet(), noise_gate=(2.5, 5.0))
+    with pytest.raises(ValueError, match=r"0 ≤ low < high .*\[5.0, 2.5\]"):
+        ExposureNormalized(FourChannelNet(1.0), blend=True, noise_gate=(5.0, 2.5))

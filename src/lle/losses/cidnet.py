@@ -19,8 +19,9 @@ with the official weights 1, 0.5, 50, 0.01 and hvi_weight 1. The terms, as the o
   official default) with `vgg_weights` for the "w_perc" recipe.
 
 The HVI terms use the network's own HVI transform, whose `density_k` the official loss also trains: `attach(net)`
-shares it (the loss then sends gradients into `density_k`, as `model.HVIT(...)` does in `train.py`). Unattached
-(any other network, or a module that does not attach), the transform uses the official initial k = 0.2 as a
+shares it (the loss then sends gradients into `density_k`, as `model.HVIT(...)` does in `train.py`);
+`lle.modules.EnhancementModule` attaches its loss to its network when it is built. With a network that has no HVI
+transform (this loss on another network), or unattached, the transform uses the official initial k = 0.2 as a
 constant.
 """
 
@@ -142,12 +143,14 @@ class CIDNetLoss(nn.Module):
 
     def attach(self, net: nn.Module) -> CIDNetLoss:
         """Compute the HVI terms with `net`'s HVI transform (a CIDNet, or an adapter around one), so that they train
-        its `density_k` as the official loss does."""
+        its `density_k` as the official loss does. A network without one keeps the constant k."""
         transform = getattr(net, "trans", None) or getattr(getattr(net, "net", None), "trans", None)
-        if transform is None or not hasattr(transform, "density_k"):
-            raise ValueError(f"{type(net).__name__} has no HVI transform (`trans.density_k`) to share")
-        self._transform[:] = [transform]
+        self._transform[:] = [transform] if hasattr(transform, "density_k") else []
         return self
+
+    @property
+    def shares_density_k(self) -> bool:
+        return bool(self._transform)
 
     def hvi(self, rgb: torch.Tensor) -> torch.Tensor:
         return rgb_to_hvi(rgb, self._transform[0].density_k if self._transform else self.density_k)

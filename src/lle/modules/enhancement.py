@@ -28,7 +28,8 @@ class EnhancementModule(pl.LightningModule):
     Args:
         net: the network (`lle.models.*`), which handles padding to its own size multiple; for packed RAW
             data the model config wraps an sRGB network in its adapter (`lle.models.adapters.adapted`).
-        loss: `loss(pred, target) -> scalar`; None for classical methods, which are only evaluated.
+        loss: `loss(pred, target) -> scalar`; None for classical methods, which are only evaluated. A loss with an
+            `attach(net)` method is given the network here, to share its parameters (`CIDNetLoss`).
         optimizer: partial `optimizer(params=...)`; None for methods with nothing to train.
         scheduler: partial `scheduler(optimizer=...)` or None.
         scheduler_interval: step the scheduler every `step` or every `epoch`.
@@ -59,6 +60,8 @@ class EnhancementModule(pl.LightningModule):
             raise ValueError(f"model.scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
         self.net = net
         self.loss = loss
+        if hasattr(loss, "attach"):  # a loss that trains a part of the network too (CIDNetLoss: the HVI density_k)
+            loss.attach(net)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.batch_transforms = list(batch_transforms or [])
