@@ -145,9 +145,21 @@ def test_inference_defaults_quick(tmp_path):
             ["--model", "gladnet", "--size", "64", "96", "--tiles", "64", "--overlap", "16", "--threads", "1"],
             "| tile 64, overlap 16 |",
         ),
+        (
+            "tiled_seams.py",
+            ["--model", "gladnet", "--set", "detail_channels=8", "--size", "48", "64", "--sweep", "--overlap", "8"],
+            "overlap 8: smallest tile reaching 45 dB: 32",
+        ),
         ("alen_full_frame_memory.py", ["--size", "32", "48"], "MiB"),
     ],
-    ids=["tiled_many_images", "tiled_alen_srgb", "forward_memory", "tiled_seams", "alen_full_frame"],
+    ids=[
+        "tiled_many_images",
+        "tiled_alen_srgb",
+        "forward_memory",
+        "tiled_seams",
+        "tiled_seams_sweep",
+        "alen_full_frame",
+    ],
 )
 def test_memory_scripts_run_at_tiny_sizes(script, args, expect, tmp_path):
     """The memory scripts have no --quick form: tiny sizes keep them from rotting; their figures are not checked."""

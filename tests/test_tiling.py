@@ -3,6 +3,8 @@
 A purely local network is tiled exactly; networks with image-level context get the whole image's statistics
 (`lle.models.image_statistics`), so GLADNet's tiles share one global illumination and attention layers pool
 over the whole image. On a smooth gradient, no tile border shows a step beyond the untiled output's own.
+Tiles smaller than a network's declared minimum, which would stray from the untiled output by more than the
+documented 45 dB, are refused by name (issue 36).
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from PIL import Image
 
 import lle.models
 from lle.cli.enhance import main as enhance_main
-from lle.inference import enhance, enhance_tiled, needs_tiles, tile_length, tile_starts
+from lle.inference import enhance, enhance_tensor, enhance_tiled, needs_tiles, tile_length, tile_starts
 from lle.metrics import psnr
-from lle.models.absgn import GSA
+from lle.models.absgn import ABSGN, GSA
 from lle.models.alen import NonLocalAttention
 from lle.models.blocks import ChannelAttention, crop_to, pad_to_multiple
 from lle.models.image_statistics import ImageStatistics, spatial_mean
+from lle.models.interface import TILED_PSNR_DB, tile_minimum
 from lle.models.mirnet_v2 import ContextBlock
+from lle.runs.checkpoint import CheckpointMetadata
 
 
 def gradient(height: int, width: int, seed: int = 0) -> torch.Tensor:
@@ -233,3 +237,69 @@ def test_lle_enhance_tiles_a_png_like_the_whole_image(checkpoint, tmp_path, caps
         )
     assert refused.value.code == 2
     assert "--tile 48 is too small: use at least 64" in capsys.readouterr().err
+
+
+def write_checkpoint(path, name: str, **net_overrides) -> None:
+    """An lle checkpoint of `name`'s network with seeded weights, as `lle-train` would store it."""
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.to_container(lle.models.model_config(name), resolve=True)
+    config["net"].update(net_overrides)
+    torch.manual_seed(0)
+    net = lle.models.build(name, **net_overrides)
+    checkpoint = {"state_dict": {f"net.{key}": value for key, value in net.state_dict().items()}}
+    CheckpointMetadata(model_name=name, model_config=config).store(checkpoint)
+    torch.save(checkpoint, path)
+
+
+def test_lle_enhance_refuses_tiles_below_the_networks_minimum_in_one_block(tmp_path, capsys):
+    # ABSGN's dilated convolutions at ¼ and ⅛ resolution reach far beyond a small overlap: --tile 32 --tile-overlap 8
+    # gave 23–36 dB against the untiled output, with exit 0 (issue 36). Refused before anything is written.
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.fromarray((gradient(40, 56)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(
+        source / "dark.png"
+    )
+    model = tmp_path / "absgn.ckpt"
+    write_checkpoint(model, "absgn", start_channels=8)
+    out = tmp_path / "out"
+    code = enhance_main([str(source), str(out), "--model", str(model), "--tile", "32", "--tile-overlap", "8"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert err.startswith("lle-enhance: error: --tile 32 with --tile-overlap 8 is too small for absgn")
+    assert f"only from --tile {ABSGN.min_tile} with --tile-overlap {ABSGN.min_tile_overlap} up" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    overlap_too_small = ["--tile", str(ABSGN.min_tile), "--tile-overlap", "0"]
+    assert enhance_main([str(source), str(out), "--model", str(model), *overlap_too_small]) == 2
+    assert "is too small for absgn" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "size"),
+    [("absgn", {"start_channels": 8}, (136, 144)), ("gladnet", {"global_channels": 8, "detail_channels": 8}, (48, 72))],
+)
+def test_tiles_at_the_declared_minimum_meet_the_documented_figure(name, overrides, size):
+    torch.manual_seed(0)
+    net = lle.models.build(name, **overrides).eval()
+    minimum = tile_minimum(net)
+    x = gradient(*size)
+    with torch.no_grad():
+        whole = net(x)
+    tiled = enhance_tensor(net, x, tile=minimum.tile, overlap=minimum.overlap)
+    assert len(tile_starts(size[0], minimum.tile, minimum.overlap)) > 1  # really tiled, in both directions
+    assert float(psnr(tiled.clamp(0, 1), whole.clamp(0, 1))[0]) >= TILED_PSNR_DB
+    if minimum.tile > 32:
+        with pytest.raises(ValueError, match=f"only from tile {minimum.tile} with overlap {minimum.overlap} up"):
+            enhance(net, x, tile=minimum.tile - 8, overlap=minimum.overlap)
+    # The automatic choice never goes below the minimum either.
+    decision = needs_tiles(net, (1, 3, 4000, 6000), tile=32, overlap=0, free_bytes=1)
+    assert decision.tile >= minimum.tile and decision.overlap >= minimum.overlap
+
+
+def test_a_method_no_tile_keeps_to_the_figure_is_never_tiled():
+    # Histogram equalization equalizes what it is given: a tile's own histogram (10–20 dB against the untiled output).
+    net, x = lle.models.build("he"), gradient(64, 96)
+    with pytest.raises(ValueError, match=r"HistogramEqualization cannot be tiled: .* use tile=None"):
+        enhance(net, x, tile=64, overlap=16)
+    decision = needs_tiles(net, (1, 3, 4000, 6000), free_bytes=1)
+    assert decision.tile is None and decision.short_of_memory and "cannot be tiled" in decision.reason

@@ -29,7 +29,7 @@ from lle.models.blocks import pad_to_multiple
 from lle.models.complexity import forward_bytes_per_pixel, prefers_channels_last
 from lle.models.exposure import check_exposure, match_exposure
 from lle.models.image_statistics import ImageStatistics, TileRegion, partition
-from lle.models.interface import input_multiple, network_input, tile_multiple
+from lle.models.interface import TILED_PSNR_DB, input_multiple, network_input, tile_minimum, tile_multiple
 
 OFFICIAL_PREFIX = "official:"
 DEFAULT_TILE_OVERLAP = 32
@@ -282,6 +282,34 @@ def check_tile(tile: int, overlap: int) -> None:
         )
 
 
+def check_network_tile(
+    model: nn.Module | Forward, tile: int, overlap: int, options: tuple[str, str] = ("tile", "overlap")
+) -> None:
+    """Refuse tiles smaller than the network's `tile_minimum`, naming the network, its minimum and `options` (the
+    names the caller's user gave the tile and overlap by): below it, the tiled output strays from the untiled
+    output by more than the documented figure."""
+    net, name = _network(model), network_name(model)
+    minimum = tile_minimum(net) if isinstance(net, nn.Module) else None
+    figure = f'{TILED_PSNR_DB:g} dB PSNR (docs/benchmarks.md, "Tiles without seams")'
+    never = f"{options[0]} 0" if options[0].startswith("-") else f"{options[0]}=None"
+    if isinstance(net, nn.Module) and minimum is None:
+        raise ValueError(
+            f"{name} cannot be tiled: no tile size matches its untiled output to {figure}; use {never} (no tiles)"
+        )
+    if minimum is not None and (tile < minimum.tile or overlap < minimum.overlap):
+        raise ValueError(
+            f"{options[0]} {tile} with {options[1]} {overlap} is too small for {name}: its tiled output matches the "
+            f"untiled output to {figure} only from {options[0]} {minimum.tile} with {options[1]} {minimum.overlap} "
+            f"up; use at least those, or {never} (no tiles)"
+        )
+
+
+def network_name(model: nn.Module | Forward) -> str:
+    """The model's name for messages: its config name where it was loaded from a checkpoint, else its class."""
+    info = model.info if isinstance(model, Enhancer) else None
+    return (info and info.name) or type(_network(model)).__name__
+
+
 @torch.inference_mode()
 def enhance_tiled(
     model: nn.Module | Forward,
@@ -306,6 +334,8 @@ def enhance_tiled(
     MIRNet 4, ALEN on sRGB 16): a network that pads its input to a multiple is tiled on the image padded once as its
     forward pass pads it, every tile starts at a multiple of the grid, and its sides are `tile_length`s. Off the
     grid, a tile's ¼- or ⅛-resolution maps would be shifted against the whole image's.
+    Any tile is run here; `enhance_tensor` (lle-enhance, `enhance`) refuses those below the network's minimum
+    (`check_network_tile`).
     """
     if tile < 1 or not 0 <= overlap < tile:
         raise ValueError(f"need tile >= 1 and 0 <= overlap < tile, got tile={tile}, overlap={overlap}")
@@ -377,10 +407,12 @@ MEMORY_SAFETY = 0.6  # use at most this share of the free memory for one untiled
 
 @dataclass(frozen=True)
 class TilingDecision:
-    """Whether an image is enhanced in tiles, and why (`reason` is a sentence for the user)."""
+    """Whether an image is enhanced in tiles, with which overlap, and why (`reason` is a sentence for the user)."""
 
     tile: int | None
     reason: str
+    overlap: int = DEFAULT_TILE_OVERLAP
+    short_of_memory: bool = False  # the whole image would not fit (tiled, or untiled where the network cannot be)
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -413,22 +445,36 @@ def needs_tiles(
     overlap: int = DEFAULT_TILE_OVERLAP,
     free_bytes: int | None = None,
 ) -> TilingDecision:
-    """Tile (with `tile`) only when one untiled forward pass of `model` on a B×C×H×W input of `shape` would
-    need more than `MEMORY_SAFETY` of the free memory, from the network's measured bytes per pixel
-    (`lle.models.complexity.forward_bytes_per_pixel`)."""
+    """Tile (with `tile` and `overlap`, raised to the network's `tile_minimum`) only when one untiled forward pass
+    of `model` on a B×C×H×W input of `shape` would need more than `MEMORY_SAFETY` of the free memory, from the
+    network's measured bytes per pixel (`lle.models.complexity.forward_bytes_per_pixel`). A network that cannot be
+    tiled is never tiled."""
     net = _network(model)
+    minimum = tile_minimum(net) if isinstance(net, nn.Module) else None
+    if minimum is not None:
+        tile, overlap = max(tile, minimum.tile), max(overlap, minimum.overlap)
     pixels = math.prod(shape[:-3]) * shape[-2] * shape[-1]
     if max(shape[-2:]) <= tile or not isinstance(net, nn.Module):
-        return TilingDecision(None, "the image fits in one tile")
+        return TilingDecision(None, "the image fits in one tile", overlap)
     need = forward_bytes_per_pixel(net) * pixels
     free = free_memory_bytes(model_device(model)) if free_bytes is None else free_bytes
     gib = 2**30
     if need <= MEMORY_SAFETY * free:
-        return TilingDecision(None, f"untiled: needs about {need / gib:.1f} GiB of {free / gib:.1f} GiB free")
+        return TilingDecision(None, f"untiled: needs about {need / gib:.1f} GiB of {free / gib:.1f} GiB free", overlap)
+    if minimum is None:
+        return TilingDecision(
+            None,
+            f"untiled, although it needs about {need / gib:.1f} GiB of {free / gib:.1f} GiB free: "
+            f"{network_name(model)} cannot be tiled within {TILED_PSNR_DB:g} dB of its untiled output",
+            overlap,
+            short_of_memory=True,
+        )
     return TilingDecision(
         tile,
         f"tiling ({tile} px, overlap {overlap}): the whole image would need about {need / gib:.1f} GiB "
         f"and {free / gib:.1f} GiB are free",
+        overlap,
+        short_of_memory=True,
     )
 
 
@@ -448,7 +494,8 @@ def enhance_tensor(
 ) -> torch.Tensor:
     """B×C×H×W float in [0, 1] → B×3×H'×W' float32 on `x`'s device, not clamped (the network contract).
 
-    `tile`: None (or 0) runs the whole image at once; a size tiles it (`enhance_tiled`). The ensemble
+    `tile`: None (or 0) runs the whole image at once; a size tiles it (`enhance_tiled`), if it is at least the
+    network's minimum (`check_network_tile`; `lle.models.interface.tile_minimum`). The ensemble
     transforms the whole image and tiles each transform, so the tiles of one transform share its statistics.
     `exposure`: None returns the output as the network gives it; a mean linear luminance in (0, 1) re-exposes the
     whole output to it, for any network (`lle.models.exposure`; 0.18 is photographic mid-grey), clipped to [0, 1].
@@ -457,6 +504,7 @@ def enhance_tensor(
     forward = _runner(model)
     if tile:
         check_tile(tile, overlap)
+        check_network_tile(model, tile, overlap)
         forward = lambda t, inner=forward: enhance_tiled(inner, t, tile, overlap)  # noqa: E731
     y = (self_ensemble(forward, x) if ensemble else forward(x)).to(x.device)
     return y if exposure is None else match_exposure(y, exposure, refine=4)
@@ -477,7 +525,8 @@ def enhance(
     - torch C×H×W or B×C×H×W (float in [0, 1], uint8 or uint16) → the same layout, dtype and device.
     Integer outputs are clamped and rounded; float outputs are returned as the network gives them.
     `tile`: "auto" (default) tiles with `DEFAULT_TILE` only when the whole image would not fit in memory
-    (`needs_tiles`, and warns then); a size forces tiles of that size (with `overlap`); None or 0 never tiles.
+    (`needs_tiles`, and warns then); a size forces tiles of that size (with `overlap`; a size below the network's
+    minimum is refused, naming it); None or 0 never tiles.
     `self_ensemble` runs the x8 ensemble. `exposure`: None keeps the network's own brightness (lle's default model
     returns mean linear luminance 0.3, what it was trained to); a value in (0, 1) re-exposes the output to that
     mean linear luminance, for any network (0.18 is photographic mid-grey; see `enhance_tensor`).
@@ -500,9 +549,9 @@ def enhance(
         x = x.div_(maximum)
     if tile == "auto":
         decision = needs_tiles(model, x.shape, overlap=overlap)
-        if decision.tile:
+        if decision.short_of_memory:
             warnings.warn(f"lle.enhance: {decision.reason}; pass tile=None to never tile", stacklevel=2)
-        tile = decision.tile
+        tile, overlap = decision.tile, decision.overlap
     elif isinstance(tile, str):
         raise ValueError(f"tile must be 'auto', None or a size in pixels, got {tile!r}")
     y = enhance_tensor(model, x, tile=tile, overlap=overlap, ensemble=self_ensemble, exposure=exposure)

@@ -26,6 +26,7 @@ from lle.inference import (
     DEFAULT_TILE_OVERLAP,
     MIN_TILE,
     Enhancer,
+    check_network_tile,
     enhance_tensor,
     is_out_of_memory,
     load_model,
@@ -77,8 +78,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--tile",
         type=int,
-        help=f"tiled inference with tiles of this many pixels (bounded memory); 0 never tiles. Default: tiles of "
-        f"{DEFAULT_TILE} only for an image that would not fit in memory untiled",
+        help=f"tiled inference with tiles of this many pixels (bounded memory), at least the network's minimum "
+        f"(docs/benchmarks.md); 0 never tiles. Default: tiles of {DEFAULT_TILE} only for an image that would not fit "
+        "in memory untiled",
     )
     parser.add_argument("--tile-overlap", type=int, default=DEFAULT_TILE_OVERLAP, help="overlap of the tiles in pixels")
     parser.add_argument("--self-ensemble", action="store_true", help="x8 self-ensemble (flips and rotations)")
@@ -232,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(
             args.model, device=args.device, channels_last=args.channels_last, bf16=args.bf16, compile=args.compile
         )
+        if args.tile:  # only the network knows how small its tiles may be
+            check_network_tile(model, args.tile, args.tile_overlap, options=("--tile", "--tile-overlap"))
         args.output.mkdir(parents=True, exist_ok=True)
     except (OSError, ValueError, ImportError) as err:
         say(f"lle-enhance: error: {err}")
@@ -253,17 +257,17 @@ def main(argv: list[str] | None = None) -> int:
                     say(f"skipped {path.name}: {target} exists (--overwrite replaces it)")
                     continue
                 x = read_input(path, model, args.ratio)
-                tile = args.tile
-                if tile is None:  # tile only what would not fit
-                    decision = needs_tiles(model, x[None].shape, overlap=args.tile_overlap)
-                    if decision.tile:
+                tile, overlap = args.tile, args.tile_overlap
+                if tile is None:  # tile only what would not fit, never below the network's minimum
+                    decision = needs_tiles(model, x[None].shape, overlap=overlap)
+                    if decision.short_of_memory:
                         say(f"{path.name}: {decision.reason} (--tile 0 never tiles)")
-                    tile = decision.tile
+                    tile, overlap = decision.tile, decision.overlap
                 y = enhance_tensor(
                     model,
                     x[None],
                     tile=tile,
-                    overlap=args.tile_overlap,
+                    overlap=overlap,
                     ensemble=args.self_ensemble,
                     exposure=args.exposure,
                 )[0]

@@ -114,6 +114,11 @@ class ABSGN(nn.Module):
     """
 
     size_multiple = 8
+    # Its dilated convolutions at ¼ and ⅛ resolution reach far past a small overlap: 31 dB at tile 32 without overlap,
+    # 36 at 32 / 8 px, 42.5 at 64 / 16. From tile 128 with overlap 32 every measured tile is ≥ 54 dB, 51 on uniform
+    # noise (48 at tile 96: too close to 45): `benchmarks/tiled_seams.py --model absgn --size 256 384 --sweep
+    # --overlap 0 8 16 32 64` and `--image noise` (docs/benchmarks.md, "Tiles without seams").
+    min_tile, min_tile_overlap = 128, 32
 
     def __init__(
         self,

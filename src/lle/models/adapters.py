@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from lle.models.interface import kind_of_channels
+from lle.models.interface import kind_of_channels, tile_attributes
 
 # Colour (0 R, 1 G, 2 B) of each packed channel, in the order lle.data.raw writes them.
 PACKED_CHANNEL_COLOURS = {
@@ -46,6 +46,7 @@ class PackedRawAdapter(nn.Module):
         self.to_rgb = nn.Conv2d(in_channels, 3, 1)
         self.head = nn.Sequential(nn.Conv2d(3, 3 * upscale**2, 3, padding=1), nn.PixelShuffle(upscale))
         self.size_multiple = getattr(net, "size_multiple", 1)
+        vars(self).update(tile_attributes(net))  # `net` runs at the packed resolution: the same tiles
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.net(self.to_rgb(x)))
@@ -77,6 +78,7 @@ class PackedRawDevelopment(nn.Module):
         self.register_buffer("to_rgb", colour_averaging_weight(in_channels), persistent=False)
         self.in_channels, self.input_kind, self.upscale = in_channels, kind_of_channels(in_channels), upscale
         self.size_multiple = getattr(net, "size_multiple", 1)
+        vars(self).update(tile_attributes(net, input_scale=upscale))  # `net` sees each tile upsampled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rgb = F.conv2d(x, self.to_rgb.to(x.dtype))

@@ -218,6 +218,10 @@ class ALEN(nn.Module):
     """
 
     size_multiple = 8  # for the packed input; an sRGB input (srgb_input=True) needs 2× this, see `input_multiple`
+    # Tiled within 45 dB at every size lle-enhance accepts, 59 dB at the worst (sRGB, tile 32, no overlap; a packed
+    # RAW tile gives the U-Net twice the pixels of an sRGB tile of the same size). `benchmarks/tiled_seams.py --model
+    # alen --set srgb_input=true in_channels=3 --size 384 576 --sweep --overlap 0 8 16 32 64` (docs/benchmarks.md).
+    min_tile, min_tile_overlap = 32, 0
 
     def __init__(
         self,

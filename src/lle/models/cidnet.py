@@ -251,6 +251,11 @@ class CIDNet(nn.Module):
 
     size_multiple = 8  # three bilinear halvings, each followed by a ×2 up-sampling concatenated with its skip
     in_channels, input_kind, upscale = 3, SRGB, 1
+    # Not tiled: its channel attention normalises over all pixels and its align_corners resampling depends on the
+    # map's size, so a tile computes both differently from the whole image, at any overlap: 42–48 dB up to tile
+    # 384 (43 dB at 256 with briefly trained weights). `benchmarks/tiled_seams.py --model cidnet --size 512 768
+    # --sweep --tiles 192 256 384 512 --overlap 32 64` (docs/benchmarks.md, "Tiles without seams").
+    tileable = False
 
     def __init__(
         self,

@@ -4,7 +4,8 @@ They follow the network contract (B×3×H×W in [0, 1] in, B×3×H×W out, any H
 same evaluation code runs them and the trained networks. Unlike a network, each returns its output clamped
 to [0, 1]: the methods define the enhanced *image*, and the colour conversions and divisions overshoot.
 Everything is batched; per-image statistics (atmospheric light, mean luminance, histograms) are computed
-per image, so a batch gives the same result as its images one at a time. On packed RAW data the model configs
+per image, so a batch gives the same result as its images one at a time. Those a tile cannot share (a histogram,
+the atmospheric light) make the method `tileable = False` (`lle.models.interface`). On packed RAW data the model configs
 run them behind `lle.models.adapters.PackedRawDevelopment` (a fixed, non-original development to RGB).
 """
 
@@ -19,6 +20,7 @@ from kornia.color import rgb_to_grayscale, rgb_to_ycbcr, ycbcr_to_rgb
 from kornia.enhance import equalize, equalize_clahe
 from kornia.filters import guided_blur
 
+from lle.models.image_statistics import spatial_mean
 from lle.models.interface import SRGB
 
 
@@ -67,6 +69,7 @@ class Dong2011(nn.Module):
 
     size_multiple = 1
     in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
+    tileable = False  # A is the image's haziest pixel: a tile finds its own (13–56 dB tiled at tiles ≤ 256)
 
     def __init__(
         self,
@@ -126,6 +129,7 @@ class Gamma(nn.Module):
 
     size_multiple = 1
     in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
+    min_tile, min_tile_overlap = 32, 0  # pointwise, with the whole image's mean: tiles are exact
 
     def __init__(self, gamma: float | None = None, target_mean: float = 0.45):
         super().__init__()
@@ -140,8 +144,9 @@ class Gamma(nn.Module):
         x = x.clamp(0.0, 1.0)
         if self.gamma is not None:
             return x**self.gamma
-        # Keep log(mean) away from 0 and -inf: a black or white image gets a finite exponent.
-        mean = rgb_to_grayscale(x).mean(dim=(1, 2, 3), keepdim=True).clamp(1e-4, 1.0 - 1e-4)
+        # Keep log(mean) away from 0 and -inf: a black or white image gets a finite exponent. The whole image's
+        # mean when tiled (lle.models.image_statistics): a tile's own gave 25–36 dB against the untiled output.
+        mean = spatial_mean(rgb_to_grayscale(x)).clamp(1e-4, 1.0 - 1e-4)
         return x ** (math.log(self.target_mean) / torch.log(mean))
 
 
@@ -154,6 +159,7 @@ class HistogramEqualization(nn.Module):
 
     size_multiple = 1
     in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
+    tileable = False  # the histogram is the image's: a tile equalizes its own (10–20 dB tiled at tiles ≤ 256)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         luma, chroma = _y_cbcr(x.clamp(0.0, 1.0))
@@ -173,6 +179,7 @@ class CLAHE(nn.Module):
 
     size_multiple = 1
     in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
+    tileable = False  # its grid divides the image it is given: a tile gets a grid of its own (17–32 dB tiled)
 
     def __init__(self, clip_limit: float = 2.0, grid_size: tuple[int, int] = (8, 8)):
         super().__init__()
@@ -210,6 +217,9 @@ class LIME(nn.Module):
 
     size_multiple = 1
     in_channels, input_kind, upscale = 3, SRGB, 1  # sRGB in, same size out (lle.models.interface)
+    # Local: the 15×15 guided filter reaches 14 px. Tiled ≥ 51.7 dB from tile 48, overlap 16 (43.7 at 32/8): the
+    # smallest tile and overlap 5 dB above 45 dB (`benchmarks/tiled_seams.py --model lime --sweep`, docs/benchmarks.md).
+    min_tile, min_tile_overlap = 48, 16
 
     def __init__(
         self,

@@ -113,7 +113,17 @@ class ExposureNormalized(nn.Module):
                 f"{out_channels} (ALEN: out_channels)"
             )
         # What the network takes and how tiles align: the wrapped network's (lle.models.interface).
-        for name in ("in_channels", "input_kind", "upscale", "size_multiple", "input_multiple", "stride_multiple"):
+        for name in (
+            "in_channels",
+            "input_kind",
+            "upscale",
+            "size_multiple",
+            "input_multiple",
+            "stride_multiple",
+            "min_tile",
+            "min_tile_overlap",
+            "tileable",
+        ):
             if hasattr(net, name):
                 setattr(self, name, getattr(net, name))
         # Packed RAW input is amplified by its exposure ratio, as SID does: it passes through unchanged.

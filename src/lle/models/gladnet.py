@@ -44,6 +44,10 @@ class GLADNet(nn.Module):
 
     size_multiple = 1
     upscale = 1
+    # Tiled within 45 dB at every size lle-enhance accepts, 58 dB at the worst (tile 32, no overlap): the global
+    # branch sees the whole image (two passes) and the detail convolutions reach 5 px. `benchmarks/tiled_seams.py
+    # --model gladnet --size 384 576 --sweep --overlap 0 8 16 32 64` (docs/benchmarks.md, "Tiles without seams").
+    min_tile, min_tile_overlap = 32, 0
 
     def __init__(
         self,

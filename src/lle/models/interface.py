@@ -13,6 +13,12 @@ Tiled inference keeps every tile on the network's pixel grid, which two more att
 whose forward pass pads its input to a multiple (downsampling stages) states `size_multiple`, or
 `input_multiple` where that of the tensor it is given differs (ALEN on sRGB unshuffles first); a network that
 downsamples without padding (Retinex-Net's strided convolutions) states `stride_multiple`.
+
+Tiles are exact only where the network's receptive field fits in the overlap, so a network states how small its
+tiles may be and keep the tiled output within `TILED_PSNR_DB` of the untiled one: `min_tile` and
+`min_tile_overlap` (input pixels, read with a margin off `benchmarks/tiled_seams.py --sweep`, docs/benchmarks.md
+"Tiles without seams"), or `tileable = False` where no tile reaches it (an image-level computation the tiles do not
+share, such as a histogram). A network that states none of them is tiled at any size lle-enhance accepts.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ SRGB, RAW_BAYER, RAW_XTRANS = "srgb", "raw_bayer", "raw_xtrans"
 INPUT_KINDS = (SRGB, RAW_BAYER, RAW_XTRANS)
 # Channels of each input kind, as lle.data.raw packs the mosaics.
 KIND_CHANNELS = {SRGB: 3, RAW_BAYER: 4, RAW_XTRANS: 9}
+TILED_PSNR_DB = 45.0  # PSNR of tiled vs untiled output, clamped to [0, 1]: the documented figure (docs/benchmarks.md)
 
 
 @dataclass(frozen=True)
@@ -64,3 +71,26 @@ def input_multiple(net: nn.Module) -> int:
 def tile_multiple(net: nn.Module) -> int:
     """The grid of `net`'s downsampled maps, in input pixels: its padding multiple or its `stride_multiple`."""
     return max(input_multiple(net), int(getattr(net, "stride_multiple", 1) or 1))
+
+
+@dataclass(frozen=True)
+class TileMinimum:
+    tile: int  # pixels of the network's input, per side
+    overlap: int  # pixels
+
+
+def tile_minimum(net: nn.Module) -> TileMinimum | None:
+    """The smallest tile and overlap that keep `net`'s tiled output within `TILED_PSNR_DB` of its untiled output;
+    None when no tile does (`tileable = False`)."""
+    if not getattr(net, "tileable", True):
+        return None
+    return TileMinimum(int(getattr(net, "min_tile", 1) or 1), int(getattr(net, "min_tile_overlap", 0) or 0))
+
+
+def tile_attributes(net: nn.Module, input_scale: int = 1) -> dict[str, object]:
+    """`net`'s tile minimum as a wrapper states it, where `net` sees the wrapper's input `input_scale`× larger
+    (`lle.models.adapters.PackedRawDevelopment` upsamples first): the wrapper's tiles are that much smaller."""
+    minimum = tile_minimum(net)
+    if minimum is None:
+        return {"tileable": False}
+    return {"min_tile": -(-minimum.tile // input_scale), "min_tile_overlap": -(-minimum.overlap // input_scale)}

@@ -181,6 +181,9 @@ class MIRNetV2(nn.Module):
     # The channels_last layout was measured 0.7× as fast on CPU (docs/benchmarks.md): inference keeps NCHW.
     channels_last_slower = True
     upscale = 1
+    # 40 dB at tile 32 without overlap; from 8 px of overlap every measured tile is ≥ 62 dB: `benchmarks/
+    # tiled_seams.py --model mirnet_v2 --size 256 384 --sweep --overlap 0 8 16 32 64` (docs/benchmarks.md).
+    min_tile, min_tile_overlap = 32, 8
 
     def __init__(
         self,

@@ -256,6 +256,10 @@ class Retinexformer(nn.Module):
     # (Enhancement/test_from_dataset.py) reflect-pads at the bottom/right to a multiple of 4 and crops, as here.
     size_multiple = 4
     upscale = 1
+    # 40 dB at tile 32 without overlap (its attention pools each tile's own pixels; the convolutions reach past the
+    # overlap). From tile 64 with overlap 16 every measurement is ≥ 55.8 dB, trained weights ≥ 59.9: `benchmarks/
+    # tiled_seams.py --model retinexformer --size 256 384 --sweep --overlap 0 8 16 32 64` (docs/benchmarks.md).
+    min_tile, min_tile_overlap = 64, 16
 
     def __init__(
         self,

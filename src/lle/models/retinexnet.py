@@ -134,6 +134,10 @@ class RetinexNet(nn.Module):
     size_multiple = 1
     # Three stride-2 convolutions: their samples lie on a grid of 8 input pixels, which tiles keep to (`enhance_tiled`).
     stride_multiple = 8
+    # Its ⅛-resolution convolutions reach past a small overlap: 34 dB at tile 32 without overlap, 45.2 at 96 / 8 px.
+    # From tile 64 with overlap 16, every measured tile is ≥ 51.5 dB (45 dB + a 5 dB margin): `benchmarks/
+    # tiled_seams.py --model retinexnet --size 384 576 --sweep --overlap 0 8 16 32 64` (docs/benchmarks.md).
+    min_tile, min_tile_overlap = 64, 16
     # The decomposition is of sRGB images (DecomNet's 4 channels are [max over RGB, R, G, B], built inside).
     in_channels, input_kind, upscale = 3, SRGB, 1
 

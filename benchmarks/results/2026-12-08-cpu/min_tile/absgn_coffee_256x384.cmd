@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --model absgn --image coffee --size 256 384 --tiles 32 64 96 128 --overlap 8 16 32 --out absgn_coffee_256x384.json

@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --model alen_quick --set "net={srgb_input: true, in_channels: 3}" --size 384 576 --out alen_quick_srgb_384x576.json

@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --model alen --set srgb_input=true in_channels=3 --size 384 576 --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --out alen_srgb_384x576.json

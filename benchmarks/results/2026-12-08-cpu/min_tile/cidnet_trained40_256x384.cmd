@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --model ckpt/cidnet/checkpoints/last.ckpt --size 256 384 --tiles 64 96 128 192 256 --overlap 8 16 32 64 --threads 1 --sweep --out cidnet_trained40_256x384.json

@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --model ckpt/cidnet/checkpoints/last.ckpt --size 512 768 --tiles 256 384 512 --overlap 32 --out cidnet_trained40_512x768.json

@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --model mirnet --size 192 288 --tiles 32 48 64 96 128 --overlap 0 8 16 32 --out mirnet_192x288.json

@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --model mirnet_v2 --size 256 384 --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --out mirnet_v2_256x384.json

@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --model alen --set srgb_input=true in_channels=3 --image noise --size 192 256 --tiles 32 --overlap 0 --out noise_alen_srgb_192x256.json

@@ -1,0 +1,1 @@
+python benchmarks/tiled_seams.py --tiles 32 48 64 96 128 192 256 --overlap 0 8 16 32 64 --threads 1 --sweep --model retinexformer --image noise --size 192 256 --tiles 64 --overlap 16 --out noise_retinexformer_192x256.json
