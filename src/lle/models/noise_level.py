@@ -14,16 +14,16 @@ import math
 
 import torch
 import torch.nn.functional as F
+from kornia.color import rgb_to_grayscale
 
 from lle.models.image_statistics import spatial_mean
 
-_LUMA = (0.299, 0.587, 0.114)  # Rec. 601 luma of sRGB values, as the 8-bit codes the figures are given in
 _KERNEL = ((1.0, -2.0, 1.0), (-2.0, 4.0, -2.0), (1.0, -2.0, 1.0))
 
 
 def noise_sigma(srgb: torch.Tensor) -> torch.Tensor:
     """B×1×1×1 noise standard deviation of sRGB B×3×H×W in [0, 1], in 8-bit codes of its luma."""
-    luma = (srgb * srgb.new_tensor(_LUMA).view(1, 3, 1, 1)).sum(dim=1, keepdim=True) * 255.0
+    luma = rgb_to_grayscale(srgb) * 255.0  # Rec. 601 luma of the sRGB values, as the figures are given in
     kernel = srgb.new_tensor(_KERNEL).view(1, 1, 3, 3)
     # Replicated borders keep the map the size of the image (a tile's owned part is then where it belongs).
     response = F.conv2d(F.pad(luma, (1, 1, 1, 1), mode="replicate"), kernel)
